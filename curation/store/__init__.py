@@ -1,0 +1,53 @@
+"""The store: every dataset, rating, flag, override and job, in SQLite (default) or PostgreSQL.
+
+Entry point: :class:`Store`, opened from the settings. Each concept has its own repository attribute
+(``store.datasets``, ``store.ratings`` ...), so a caller reads like what it does.
+"""
+
+from __future__ import annotations
+
+from curation.config import Settings
+from curation.store.datasets import AlreadyExists, Datasets, DatasetInfo, NotFound
+from curation.store.db import Database
+from curation.store.flags import FlagRow, Flags
+from curation.store.overrides import Decision, Overrides
+from curation.store.ratings import RaterSummary, RatingRow, Ratings
+from curation.store.schema import utcnow
+from curation.store.testsets import TestSetInfo, TestSets
+from curation.store.users import Account, Users
+
+__all__ = [
+    "Account",
+    "AlreadyExists",
+    "DatasetInfo",
+    "Decision",
+    "FlagRow",
+    "NotFound",
+    "RaterSummary",
+    "RatingRow",
+    "Store",
+    "TestSetInfo",
+    "utcnow",
+]
+
+
+class Store:
+    def __init__(self, url: str, run_migrations: bool = True) -> None:
+        self.db = Database(url, run_migrations=run_migrations)
+        self.datasets = Datasets(self.db)
+        self.ratings = Ratings(self.db)
+        self.flags = Flags(self.db)
+        self.overrides = Overrides(self.db)
+        self.users = Users(self.db)
+        self.testsets = TestSets(self.db)
+
+    @classmethod
+    def open(cls, settings: Settings) -> "Store":
+        return cls(settings.db_url)
+
+    @property
+    def url(self) -> str:
+        return self.db.url
+
+    def close(self) -> None:
+        self.db.dispose()
