@@ -79,7 +79,7 @@ def _read_jsonl(path: Path) -> RawRows:
             if not text.strip():
                 continue  # blank lines separate nothing in JSONL; they are not rows
             try:
-                yield location, json.loads(text)
+                yield location, json.loads(text.rstrip("\r\n"))
             except json.JSONDecodeError as err:
                 yield location, Rejection(location, f"invalid JSON: {err.msg} at column {err.colno}", text.strip()[:300])
 
