@@ -1,0 +1,119 @@
+"""rate: score every record of a file or a workspace dataset with the IQS scorer or an LLM rater."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from curation import jobs
+from curation.cli import CommandError
+from curation.cli.common import open_store, progress_bar
+from curation.config import Settings
+from curation.formats import READ_FORMATS
+from curation.raters.llm import EndpointRefused
+from curation.raters.run import RateError, RateRequest, RateSummary, estimate_request, rate
+from curation.store import Store
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "rate",
+        help="rate records (IQS scorer or an LLM over any OpenAI-compatible endpoint); ratings are kept in the store",
+        description="Every rating is stored as it completes, so a re-run skips finished work and a killed run "
+        "resumes. The LLM rater keeps every call in the store: an identical request is never paid twice.",
+    )
+    parser.add_argument("input", nargs="?", type=Path, help="JSON, JSONL, CSV, Parquet or a datasets directory")
+    parser.add_argument("--dataset", help="rate a workspace dataset instead of a file")
+    parser.add_argument("--rater", choices=("llm", "iqs"), default="llm")
+    parser.add_argument("--out", type=Path, help="results file (.jsonl or .json); one row per input record, in order")
+    parser.add_argument("--format", dest="input_format", choices=READ_FORMATS, help="override detection by extension")
+    parser.add_argument("--map", dest="mapping", help="column mapping, e.g. prompt=instruction,completion=output")
+    llm = parser.add_argument_group("LLM rater (defaults: the [llm] settings)")
+    llm.add_argument("--model", help="model name as the endpoint knows it")
+    llm.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    llm.add_argument("--dimension", help="what the score measures: accuracy (default), helpfulness, any word")
+    llm.add_argument("--concurrency", type=int, help="calls in flight at once (default 16)")
+    llm.add_argument(
+        "--dry-run", action="store_true", help="print the calls, tokens and cost it would take; call nothing"
+    )
+    background = parser.add_argument_group("background")
+    background.add_argument("--background", action="store_true", help="run as a job (see `jobs`) and print its id")
+    background.add_argument(
+        "--wait", action="store_true", help="with --background: wait for the job and print its summary"
+    )
+    parser.add_argument("--user", default="cli", help="who started it (kept with the job)")
+    parser.set_defaults(run=run_rate)
+
+
+def run_rate(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        request = RateRequest(
+            rater=args.rater,
+            # Absolute paths: a background worker runs in another directory.
+            input=str(args.input.resolve()) if args.input else None,
+            dataset=args.dataset,
+            out=str(args.out.resolve()) if args.out else None,
+            input_format=args.input_format,
+            mapping=args.mapping,
+            model=args.model,
+            base_url=args.base_url,
+            dimension=args.dimension,
+            concurrency=args.concurrency,
+        )
+        store = open_store(settings)
+        if args.dry_run:
+            for line in estimate_request(request, settings, store).lines():
+                print(line)
+            return 0
+        if args.background:
+            return _start_job(request, settings, store, args)
+        bar = _LazyBar()
+        try:
+            summary = rate(request, settings, store, progress=bar.update, log=_print_warnings)
+        finally:
+            bar.close()
+    except (RateError, EndpointRefused) as err:
+        raise CommandError(str(err)) from err
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+class _LazyBar:
+    """A progress bar that appears with the first progress report, so a refused request prints only its error."""
+
+    def __init__(self) -> None:
+        self._update: Callable[[int, int], None] | None = None
+        self._close: Callable[[], None] | None = None
+
+    def update(self, done: int, total: int) -> None:
+        if self._update is None:
+            self._update, self._close = progress_bar(total, "rating")
+        self._update(done, total)
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+
+
+def _print_warnings(message: str, level: str = "info") -> None:
+    # The summary is printed at the end; during the run only what needs attention goes to stderr.
+    if level in ("warning", "error"):
+        print(f"{level}: {message}", file=sys.stderr)
+
+
+def _start_job(request: RateRequest, settings: Settings, store: Store, args: argparse.Namespace) -> int:
+    job_id = jobs.start(store, settings, "rate", request.as_params(), title=request.title(), created_by=args.user)
+    print(f"job {job_id} started: follow it with `python -m curation jobs show {job_id}`")
+    if not args.wait:
+        return 0
+    info = jobs.wait(store, settings, job_id, timeout_s=7 * 24 * 3600)
+    print(f"job {job_id}: {info.state}")
+    if info.status == "done":
+        for line in RateSummary(**info.result).lines():
+            print(line)
+        return 0
+    print(f"  {info.error or info.message}", file=sys.stderr)
+    return 1

@@ -1,0 +1,70 @@
+"""The IQS scorer (CaR) behind the Rater protocol: scored in chunks, each chunk stored as it is done."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from curation.config import IQSConfig
+from curation.raters.base import ProgressFn, RatingResult, ResultsFn
+from curation.records import Record
+
+
+class IQSRater:
+    name = "iqs"
+    dimension: str | None = None
+
+    def __init__(self, scorer: Any, chunk_size: int = 512) -> None:
+        self.scorer = scorer
+        # A chunk is the unit that survives a kill: small enough to lose little, large enough for full batches.
+        self.chunk_size = chunk_size
+
+    @classmethod
+    def load(cls, config: IQSConfig) -> IQSRater:
+        from curation.raters.iqs import IQSScorer  # torch: only where scoring happens
+
+        scorer = IQSScorer.load(
+            weights_dir=config.weights or None,
+            device=config.device,
+            batch_size=config.batch_size,
+            max_length=config.max_length,
+        )
+        return cls(scorer, chunk_size=max(config.batch_size * 4, 256))
+
+    @property
+    def version(self) -> str:
+        return str(self.scorer.version)
+
+    def rate(
+        self, records: Sequence[Record], progress: ProgressFn | None = None, on_results: ResultsFn | None = None
+    ) -> list[RatingResult]:
+        results: list[RatingResult] = []
+        total = len(records)
+        for start in range(0, total, self.chunk_size):
+            chunk = records[start : start + self.chunk_size]
+            chunk_progress = None
+            if progress is not None:
+                chunk_progress = lambda done, _total, offset=start: progress(offset + done, total)
+            raw = self.scorer.score(
+                [r.instruction for r in chunk],
+                [r.input for r in chunk],
+                [r.output for r in chunk],
+                progress=chunk_progress,
+            )
+            scaled = self.scorer.to_0_5(raw)
+            batch = [
+                _result(record, float(value), float(value_0_5)) for record, value, value_0_5 in zip(chunk, raw, scaled)
+            ]
+            if on_results is not None:
+                on_results(batch)
+            results.extend(batch)
+            if progress is not None:
+                progress(start + len(chunk), total)
+        return results
+
+
+def _result(record: Record, raw: float, scaled: float) -> RatingResult:
+    if not (math.isfinite(raw) and math.isfinite(scaled)):
+        return RatingResult(record.id, "error", None, None, None, f"the scorer returned {raw} for this example")
+    return RatingResult(record.id, "ok", raw, scaled)
