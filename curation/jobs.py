@@ -32,6 +32,10 @@ from curation.store.schema import Job, JobEvent
 # Job kind -> "module:function". Imported only in the worker, so the studio never loads torch for it.
 HANDLERS: dict[str, str] = {
     "sleep": "curation.jobs:sleep_job",
+    "embed": "curation.embed:embed_job",
+    "map": "curation.cluster:map_job",
+    "rate": "curation.raters.run:rate_job",
+    "flags": "curation.flags:flag_job",
 }
 FINISHED = ("done", "failed", "cancelled")
 
@@ -100,10 +104,15 @@ def launch(store: Store, settings: Settings, job_id: int) -> int:
     env["CURATION_WORKSPACE"] = str(settings.workspace.resolve())
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_DIR), env.get("PYTHONPATH", "")]))
     command = [sys.executable, "-m", "curation", *settings_args(settings), "jobs", "run", str(job_id)]
+    with store.db.session() as session:
+        # A launched job beats once now: if its worker dies before claiming it, it turns stale too.
+        session.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow(), message="launching worker"))
     with open(log_dir / f"{job_id}.log", "ab") as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=REPO_DIR, start_new_session=True
         )
+    # Reap the worker when it exits so a long-lived studio process collects no zombies.
+    threading.Thread(target=process.wait, daemon=True, name=f"reap-job-{job_id}").start()
     return process.pid
 
 
@@ -177,7 +186,7 @@ def resume(store: Store, settings: Settings, job_id: int, launch_worker: bool = 
         session.execute(
             update(Job)
             .where(Job.id == job_id)
-            .values(status="queued", cancel_requested=False, error=None, finished_at=None, message="resumed")
+            .values(status="queued", cancel_requested=False, error=None, finished_at=None, heartbeat_at=None, message="resumed")
         )
     _event(store, job_id, f"resumed (was {info.state})")
     if launch_worker:
@@ -348,8 +357,9 @@ def _handler(kind: str) -> Callable[[JobContext], dict[str, Any] | None]:
 
 def _info(job: Job, settings: Settings) -> JobInfo:
     stale = False
-    if job.status == "running" and job.heartbeat_at is not None:
-        stale = utcnow() - job.heartbeat_at > timedelta(seconds=settings.jobs.stale_after_s)
+    if job.status in ("running", "queued") and job.heartbeat_at is not None:
+        limit = settings.jobs.stale_after_s if job.status == "running" else settings.jobs.claim_timeout_s
+        stale = utcnow() - job.heartbeat_at > timedelta(seconds=limit)
     return JobInfo(
         id=job.id,
         kind=job.kind,

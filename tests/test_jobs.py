@@ -134,6 +134,21 @@ def test_a_stale_job_can_be_cancelled_and_a_cancelled_one_resumed(store: Store, 
     assert requeued.state == "queued" and not requeued.cancel_requested
 
 
+def test_a_worker_that_dies_before_claiming_leaves_a_stale_resumable_job(store: Store, settings: Settings) -> None:
+    fast_jobs(settings)
+    job_id = jobs.submit(store, "sleep", {"steps": 2, "delay_s": 0.01})
+    assert not jobs.get(store, settings, job_id).stale  # submitted, never launched: just queued
+    broken = Settings(**{**settings.__dict__, "overrides": [*settings.overrides, "no.such.setting=1"]})
+    settings.jobs.claim_timeout_s = 2.0
+    jobs.launch(store, broken, job_id)  # the worker exits on its bad configuration before claiming
+    wait_for(lambda: jobs.get(store, settings, job_id).state == "stale", "the unclaimed job to go stale")
+    assert jobs.get(store, settings, job_id).status == "queued"
+    jobs.resume(store, settings, job_id, launch_worker=False)
+    settings.jobs.claim_timeout_s = 120.0  # the new worker may take a while to start on a busy machine
+    jobs.launch(store, settings, job_id)
+    assert jobs.wait(store, settings, job_id, timeout_s=120).status == "done"
+
+
 def test_jobs_cli_lists_shows_cancels_and_resumes(
     sqlite_store: Store, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
