@@ -59,6 +59,15 @@ class Ratings:
                     statement.on_conflict_do_update(index_elements=["record_id", "rater", "rater_version"], set_=updated)
                 )
 
+    def version(self) -> tuple[int, int, str]:
+        """A cheap fingerprint (count, max id, latest write) that changes whenever a rating is saved.
+
+        Caches of rating frames key on it; an upsert keeps the id but refreshes ``created_at``.
+        """
+        with self.db.session() as session:
+            count, top, latest = session.execute(select(func.count(), func.max(Rating.id), func.max(Rating.created_at))).one()
+        return int(count or 0), int(top or 0), str(latest or "")
+
     def rated_ids(self, rater: str, rater_version: str, record_ids: Iterable[str] | None = None) -> set[str]:
         """Ids that already have a finished rating (ok or unparsed) from this rater version."""
         query = select(Rating.record_id).where(

@@ -1,0 +1,221 @@
+"""Explore: scores per rater against a threshold τ, the examples, one example in full, keep/drop overrides."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from curation import explore
+from curation.raters.run import RateRequest
+from curation.store import NotFound
+from pages import _studio as studio
+
+TABLE_ROWS = 500
+OPEN_KEY = "explore_open_example"
+
+studio.page("Explore")
+store = studio.store()
+
+
+def threshold_section(info, scores: explore.Scores, in_force: dict, label: str, rater: str, version: str) -> explore.TauSummary:
+    low, high = scores.tau_range()
+    rated = scores.values[scores.rated]
+    last = st.session_state.get("studio_selection") or {}
+    if (last.get("dataset"), last.get("rater"), last.get("rater_version")) == (info.name, rater, version):
+        default = float(last["tau"])  # back on the page: the τ it was left at
+    else:
+        default = float(pd.Series(rated).median()) if len(rated) else low
+    step = max(round((high - low) / 200, 4), 1e-4)
+    key = f"tau_{info.id}_{label}"
+    if key in st.session_state:
+        start = {}  # the slider keeps its own value; only new ratings moving the range under it need a nudge
+        if not low <= st.session_state[key] <= high:
+            st.session_state[key] = min(max(st.session_state[key], low), high)
+    else:
+        start = {"value": min(max(default, low), high)}
+    tau = st.slider("Threshold τ: keep examples scoring at least τ", low, high, step=step, key=key, **start)
+    keep, drop = explore.override_masks(scores.ids, in_force)
+    summary = explore.summarize_tau(scores, tau, keep, drop)
+    metrics = st.columns(4)
+    plain = {"delta_color": "off", "delta_arrow": "off"}
+    metrics[0].metric("Kept", f"{summary.kept:,}", f"{summary.kept_share:.1%} of the dataset", **plain)
+    metrics[1].metric("Dropped", f"{summary.dropped:,}", f"{1 - summary.kept_share:.1%} of the dataset", **plain)
+    metrics[2].metric("Not rated (dropped)", f"{summary.unrated:,}")
+    metrics[3].metric("Overrides changing the verdict", f"{summary.forced_keep + summary.forced_drop:,}",
+                      f"{summary.forced_keep} kept, {summary.forced_drop} dropped by hand", **plain)
+    chart, by_category = st.columns([3, 2])
+    chart.plotly_chart(explore.histogram_figure(summary, f"{label}: {summary.rated:,} rated examples"), key="tau_histogram")
+    with by_category:
+        st.markdown("**Kept share per category**")
+        st.dataframe(summary.by_category, hide_index=True, key="kept_by_category",
+                     height=min(300, 38 + 35 * len(summary.by_category)), column_config={
+            "kept_share": st.column_config.ProgressColumn("kept share", format="percent", min_value=0.0, max_value=1.0)})
+    st.session_state["studio_selection"] = {"dataset": info.name, "method": "threshold", "rater": rater,
+                                            "rater_version": version, "tau": tau}
+    st.session_state["studio_last_method"] = (info.name, "threshold")
+    return summary
+
+
+def no_ratings(info) -> None:
+    st.info(f"No ratings for '{info.name}' yet, so there is no score to threshold. Rate it with the local IQS "
+            "scorer (or an LLM on the Rate page); this page fills in when the rating job ends.")
+    if studio.running_job("rate", info.name) is None and st.button("Rate with IQS now", key="explore_rate_iqs"):
+        request = RateRequest(rater="iqs", dataset=info.name)
+        studio.launch_job("rate", request.as_params(), request.title())
+
+
+def flags_status(info) -> None:
+    counts = store.flags.counts(info.id)
+    line, button = st.columns([4, 1])
+    if counts:
+        line.caption("Flags: " + ", ".join(f"{name} {n:,}" for name, n in counts.items()))
+    else:
+        line.caption("No flags yet: run the flag rules (placeholders, refusals, truncation, loops, echoes, duplicates, "
+                     "off-topic answers) to see them here.")
+    running = studio.running_job("flags", info.name)
+    if not running and button.button("Run the flag rules" if not counts else "Re-run the flag rules", key="explore_flags"):
+        studio.launch_job("flags", {"dataset": info.name}, f"flag {info.name}")
+
+
+def table_section(info, version, in_force: dict, summary: explore.TauSummary | None, scores: explore.Scores | None) -> str | None:
+    st.subheader("Examples")
+    flags_status(info)
+    table = studio.example_table(store.url, info.id, info.created_at, version, studio.flags_version(info.id))
+    controls = st.columns([3, 1, 1, 1])
+    query = controls[0].text_input("Search instruction, input and output", key="explore_search")
+    show = controls[1].selectbox("Show", explore.SHOW_CHOICES, key="explore_show")
+    sortable = [c for c in table.columns if c not in ("_haystack", "instruction")]
+    sort_by = controls[2].selectbox("Sort by", ["(dataset order)", *sortable], key="explore_sort")
+    descending = controls[3].toggle("Descending", value=True, key="explore_descending")
+    rows, matching = explore.filter_table(
+        table, summary.kept_mask if summary else None, scores.values if scores else None,
+        in_force, query, show, None if sort_by.startswith("(") else sort_by, descending, TABLE_ROWS,
+    )
+    st.caption(f"{matching:,} examples match; showing {len(rows):,}. Select a row to open it.")
+    event = st.dataframe(rows, hide_index=True, on_select="rerun", selection_mode="single-row", key="explore_table",
+                         column_config={"kept": st.column_config.CheckboxColumn("kept")})
+    picked = ((event or {}).get("selection") or {}).get("rows") or []
+    if picked and picked[0] < len(rows) and picked != st.session_state.get("explore_last_pick"):
+        st.session_state[OPEN_KEY] = rows.loc[picked[0], "id"]
+    st.session_state["explore_last_pick"] = picked
+    typed = st.text_input("…or open an example by id", key="explore_open_id")
+    if typed.strip() and typed.strip() != st.session_state.get("explore_last_typed"):
+        st.session_state[OPEN_KEY] = typed.strip()
+    st.session_state["explore_last_typed"] = typed.strip()
+    return st.session_state.get(OPEN_KEY)
+
+
+def example_view(info, record_id: str, summary: explore.TauSummary | None, scores: explore.Scores | None) -> None:
+    try:
+        record = store.datasets.example(info.id, record_id)
+    except NotFound:
+        st.warning(f"No example {record_id} in '{info.name}'; pick one from the table.")
+        return
+    with st.container(border=True):
+        st.subheader(f"Example {record_id}")
+        st.caption(f"category: {record.category or '—'} · source: {record.source or '—'}")
+        for title, text in (("Instruction", record.instruction), ("Input", record.input), ("Output", record.output)):
+            st.markdown(f"**{title}**")
+            st.code(text or "(empty)", language=None, wrap_lines=True)
+        machine_verdict(record_id, summary, scores)
+        ratings_and_flags(info, record_id)
+        override_box(info, record_id)
+
+
+def machine_verdict(record_id: str, summary: explore.TauSummary | None, scores: explore.Scores | None) -> None:
+    if summary is None or scores is None:
+        return
+    position = pd.Index(scores.ids).get_indexer([record_id])[0]
+    if position < 0:
+        return
+    value = scores.values[position]
+    if np.isnan(value):
+        st.write("Machine verdict at this τ: **dropped** (not rated by the chosen rater).")
+    else:
+        verdict = "kept" if value >= summary.tau else "dropped"
+        st.write(f"Machine verdict at τ = {summary.tau:g}: **{verdict}** (score {value:.3f}); an override below wins.")
+
+
+def ratings_and_flags(info, record_id: str) -> None:
+    st.markdown("**Every rater's score and explanation**")
+    rated = store.ratings.for_record(record_id)
+    if rated:
+        st.dataframe(pd.DataFrame(rated).drop(columns=["raw", "created_at"]), hide_index=True, key="example_ratings")
+    else:
+        st.caption("Not rated yet.")
+    st.markdown("**Flags**")
+    found = store.flags.for_record(info.id, record_id)
+    if found:
+        for flag in found:
+            st.write(f"- `{flag.name}`: {flag.reason}")
+    else:
+        st.caption("No flag raised (or the flag rules have not run on this dataset).")
+
+
+def override_box(info, record_id: str) -> None:
+    st.markdown("**Keep or drop by hand**")
+    notice = st.session_state.pop("override_notice", None)
+    if notice:
+        st.info(notice)
+    history = store.overrides.history(info.id, record_id)
+    seen_key = f"override_seen_{info.id}_{record_id}"
+    last_seen = st.session_state.get(seen_key, 0)
+    if history:
+        current = history[-1]
+        st.write(f"In force: **{current.decision}** by {current.user} — {current.reason or 'no reason given'}"
+                 if current.decision != "clear" else "In force: the machine's verdict (the last entry cleared the override).")
+        st.dataframe(pd.DataFrame([{"when": h.at.strftime("%Y-%m-%d %H:%M:%S"), "who": h.user, "decision": h.decision,
+                                    "reason": h.reason} for h in history]), hide_index=True, key="override_history")
+    reason_not = studio.may("override", "override the machine's verdict")
+    if reason_not:
+        st.caption(reason_not)
+    with st.form(f"override_{record_id}", clear_on_submit=True):
+        decision = st.radio("Decision", ["keep", "drop", "clear"], horizontal=True, key="override_decision",
+                            captions=["always keep", "always drop", "back to the machine's verdict"])
+        reason = st.text_input("Reason (required for keep or drop)", key="override_reason")
+        submitted = st.form_submit_button("Record decision", disabled=reason_not is not None)
+    st.session_state[seen_key] = history[-1].entry if history else 0
+    if submitted:
+        record_override(info, record_id, decision, reason.strip(), [h for h in history if h.entry > last_seen])
+
+
+def record_override(info, record_id: str, decision: str, reason: str, unseen: list) -> None:
+    if decision != "clear" and not reason:
+        st.warning("Say why in the reason field: the decision is kept with it in the audit log.")
+        return
+    entry = store.overrides.add(info.id, record_id, decision, user=studio.person().name, reason=reason)  # type: ignore[union-attr]
+    notice = f"Recorded: {entry.decision} by {entry.user}."
+    others = [h for h in unseen if h.user != entry.user]
+    if others:
+        # Append-only: nothing is overwritten; the later entry is the one in force.
+        notice += (f" Meanwhile {others[-1].user} recorded '{others[-1].decision}'; both are in the audit log and "
+                   "yours, being later, is in force.")
+    st.session_state["override_notice"] = notice
+    st.rerun()
+
+
+def main() -> None:
+    info = studio.pick_dataset("explore")
+    if info is None:
+        return
+    studio.job_watch(("rate", "flags"), info.name, key="explore_jobs")
+    data_version = studio.ratings_version()  # one cheap query; every cached read below keys on it
+    in_force = store.overrides.in_force(info.id)
+    choices = studio.rater_choices(info, data_version)
+    summary = scores = None
+    if not choices:
+        no_ratings(info)
+    else:
+        labels = {explore.rater_label(r, v): (r, v, n) for r, v, n in choices}
+        label = st.selectbox("Rater", list(labels), key=f"explore_rater_{info.id}",
+                             format_func=lambda l: f"{l} — {labels[l][2]:,} rated")
+        rater, version, _ = labels[label]
+        scores = studio.scores(store.url, info.id, info.created_at, data_version, rater, version)
+        summary = threshold_section(info, scores, in_force, label, rater, version)
+    record_id = table_section(info, data_version, in_force, summary, scores)
+    if record_id:
+        example_view(info, record_id, summary, scores)
+
+
+main()

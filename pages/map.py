@@ -1,0 +1,162 @@
+"""Map: every example on the 2-D map (WebGL), coloured by score, cluster, verdict or flag; box/lasso lists the
+selected examples; CaR's n1/n2 sliders size and highlight its selection live; the clusters with their names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from curation import explore
+from pages import _studio as studio
+
+COLOUR_BY = ("score", "cluster", "kept or not", "flag")
+SELECTED_ROWS = 1000
+
+studio.page("Map")
+store = studio.store()
+
+
+def no_map(info) -> None:
+    minutes = max(1, round(info.n_examples / 60 / 60 + 1))
+    st.info(f"No map yet for '{info.name}'. Computing it embeds every example, clusters them (CaR's k-means) and "
+            f"projects them to 2-D with UMAP — roughly {minutes} min for {info.n_examples:,} examples on this "
+            "machine. It runs in the background and is cached: later visits open at once.")
+    if studio.running_job("map", info.name) is None and st.button("Compute the map", type="primary", key="map_compute"):
+        studio.launch_job("map", {"dataset": info.name}, f"map {info.name}")
+    studio.job_panel(("map",), heading="Map jobs", key="map_jobs")
+
+
+def rater_scores(info, version) -> tuple[np.ndarray | None, str]:
+    choices = studio.rater_choices(info, version)
+    if not choices:
+        st.caption("No ratings yet: rate this dataset (Rate page) to colour by score and use CaR.")
+        return None, ""
+    labels = {explore.rater_label(r, v): (r, v) for r, v, _ in choices}
+    label = st.selectbox("Scores from", list(labels), key=f"map_rater_{info.id}")
+    rater, rater_version = labels[label]
+    scores = studio.scores(store.url, info.id, info.created_at, version, rater, rater_version)
+    return scores.values, label
+
+
+def colours(aligned: pd.DataFrame, colour_by: str, values: np.ndarray | None, kept: np.ndarray | None,
+            flag_names: pd.Series) -> tuple[np.ndarray, str, dict]:
+    positions = aligned["position"].to_numpy()
+    if colour_by == "score" and values is not None:
+        return values[positions], "continuous", {}
+    if colour_by == "kept or not" and kept is not None:
+        labels = np.where(kept[positions], "kept", "dropped")
+        return explore.categorical_colours(labels, {"kept": explore.KEPT_COLOUR, "dropped": explore.DROPPED_COLOUR})[0], \
+            "categorical", {"kept": explore.KEPT_COLOUR, "dropped": explore.DROPPED_COLOUR}
+    if colour_by == "flag":
+        labels = flag_names.reindex(aligned["id"]).fillna("no flag").str.split(", ").str[0].to_numpy()
+        swatches, legend = explore.categorical_colours(labels, {"no flag": "#cfd8dc"})
+        return swatches, "categorical", legend
+    swatches, legend = explore.categorical_colours(aligned["cluster_name"].to_numpy())
+    return swatches, "categorical", legend
+
+
+def threshold_verdict(info, values: np.ndarray | None, in_force: dict) -> np.ndarray | None:
+    """Explore's τ verdict (with overrides) for this dataset, if scores exist."""
+    if values is None:
+        return None
+    chosen = st.session_state.get("studio_selection") or {}
+    tau = chosen.get("tau") if chosen.get("dataset") == info.name else None
+    rated = values[~np.isnan(values)]
+    tau = float(np.median(rated)) if tau is None and len(rated) else (tau or 0.0)
+    ids = studio.examples(store.url, info.id, info.created_at)["id"].to_numpy()
+    keep, drop = explore.override_masks(ids, in_force)
+    kept = np.greater_equal(values, tau, where=~np.isnan(values), out=np.zeros(len(values), dtype=bool))
+    return (kept | keep) & ~drop
+
+
+def car_controls(info, key: tuple, aligned: pd.DataFrame, values: np.ndarray | None) -> np.ndarray | None:
+    """n1/n2 sliders; returns the CaR selection over the map's points (None without scores)."""
+    if values is None:
+        return None
+    ranks = cached_ranks(key, aligned, values)
+    largest = int(aligned["cluster"].value_counts().max()) if len(aligned) else 1
+    last = st.session_state.get("studio_car") or {}
+    last = last if last.get("dataset") == info.name else {}  # back on the page: n1/n2 where they were left
+    left, right, size = st.columns([2, 2, 1])
+    n1 = left.slider("n1: best overall", 0, len(aligned), min(last.get("n1", min(1000, len(aligned) // 10)), len(aligned)),
+                     key=f"car_n1_{info.id}")
+    n2 = right.slider("n2: best of each cluster", 0, largest, min(last.get("n2", 1), largest), key=f"car_n2_{info.id}")
+    chosen = ranks.keep(n1, n2)
+    size.metric("CaR selection", f"{int(chosen.sum()):,}", f"{chosen.mean():.1%} of the map", delta_color="off",
+                delta_arrow="off")
+    st.session_state["studio_car"] = {"dataset": info.name, "rater_label": key[-1], "n1": n1, "n2": n2}
+    st.session_state["studio_last_method"] = (info.name, "car")
+    return chosen
+
+
+# Keyed by (url, dataset, created_at, map marker, ratings version, rater label): the underscored arguments
+# are what that key stands for, so Streamlit does not hash 52k-row frames on every rerun.
+@st.cache_resource(show_spinner="Ranking for CaR…", max_entries=8)
+def cached_ranks(key: tuple, _aligned: pd.DataFrame, _values: np.ndarray) -> explore.CarRanks:
+    return explore.car_ranks(_aligned, _values)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def cached_alignment(key: tuple, _examples: pd.DataFrame, _map: pd.DataFrame) -> pd.DataFrame:
+    return explore.align_map(_examples, _map)
+
+
+def selection_list(info, aligned: pd.DataFrame, picked: list[int], values, kept) -> None:
+    if not picked:
+        st.caption("Drag a box or a lasso on the map (the toolbar switches between them) to list those examples.")
+        return
+    positions = aligned["position"].to_numpy()[picked]
+    examples = studio.examples(store.url, info.id, info.created_at)
+    rows = pd.DataFrame({
+        "id": examples["id"].to_numpy()[positions],
+        "instruction": examples["instruction"].str.slice(0, explore.PREVIEW_CHARS).to_numpy()[positions],
+        "category": examples["category"].to_numpy()[positions],
+        "cluster": aligned["cluster_name"].to_numpy()[picked],
+    })
+    if values is not None:
+        rows["score"] = values[positions]
+    if kept is not None:
+        rows["kept"] = kept[positions]
+    st.markdown(f"**{len(rows):,} examples selected on the map**")
+    st.dataframe(rows.head(SELECTED_ROWS), hide_index=True, key="map_selected")
+    target = st.selectbox("Open one in Explore", rows["id"].head(SELECTED_ROWS), key="map_open_pick")
+    if st.button("Open in Explore", key="map_open"):
+        st.session_state["explore_open_example"] = target
+        st.switch_page("pages/explore.py")
+
+
+def main() -> None:
+    info = studio.pick_dataset("map")
+    if info is None:
+        return
+    marker = studio.map_marker(info)
+    the_map = studio.dataset_map(info, marker)
+    if the_map is None:
+        no_map(info)
+        return
+    key = (store.url, info.id, str(info.created_at), marker)
+    aligned = cached_alignment(key, studio.examples(store.url, info.id, info.created_at), the_map)
+    version = studio.ratings_version()
+    values, label = rater_scores(info, version)
+    in_force = store.overrides.in_force(info.id)
+    car = car_controls(info, key + (version, label), aligned, values)
+    colour_by = st.radio("Colour by", COLOUR_BY, horizontal=True, key="map_colour",
+                         index=0 if values is not None else 1)
+    kept = threshold_verdict(info, values, in_force)
+    flag_names = explore.flag_summary(studio.flags(store.url, info.id, studio.flags_version(info.id)))
+    colour, kind, legend = colours(aligned, colour_by, values, kept, flag_names)
+    highlight = car if car is not None and st.toggle("Outline the CaR selection", value=True, key="map_highlight") else None
+    figure = explore.map_figure(aligned, colour, kind, highlight, legend)
+    event = st.plotly_chart(figure, key="map_chart", on_select="rerun", selection_mode=("box", "lasso"),
+                            config={"displaylogo": False, "scrollZoom": True})
+    st.caption(f"{len(aligned):,} of {info.n_examples:,} examples on the map. "
+               + ("Kept or not follows Explore's τ and the overrides in force." if kept is not None else ""))
+    selection_list(info, aligned, explore.selected_points(event), values, kept)
+    st.subheader("Clusters")
+    st.dataframe(explore.cluster_table(aligned, values, car), hide_index=True, key="map_clusters",
+                 column_config={"selected": st.column_config.NumberColumn("in CaR selection"),
+                                "mean_score": st.column_config.NumberColumn("mean score", format="%.3f")})
+
+
+main()

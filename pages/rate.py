@@ -1,0 +1,81 @@
+"""Rate: choose a rater, see what it will cost, launch a background job and watch it; past jobs below."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from curation.raters.run import CostEstimate, RateError, RateRequest, estimate_request
+from pages import _studio as studio
+
+RATERS = {"iqs": "IQS — the local quality scorer (CaR), free, runs on this machine",
+          "llm": "LLM — an OpenAI-compatible endpoint with the AlpaGasus prompt (0–5 with an explanation)"}
+
+studio.page("Rate")
+store = studio.store()
+settings = studio.settings()
+
+
+def rating_request(dataset: str) -> RateRequest | None:
+    rater = st.radio("Rater", list(RATERS), format_func=RATERS.get, key="rate_rater")
+    options: dict = {}
+    if rater == "llm":
+        left, right = st.columns(2)
+        options["model"] = left.text_input("Model", value=settings.llm.model, key="rate_model")
+        options["base_url"] = right.text_input("Endpoint (base URL)", value=settings.llm.base_url, key="rate_base_url")
+        options["dimension"] = left.text_input("Dimension rated", value=settings.llm.dimension, key="rate_dimension")
+        options["concurrency"] = int(right.number_input("Concurrent requests", 1, 256, value=settings.llm.concurrency,
+                                                        key="rate_concurrency"))
+        st.caption(f"The API key is read from {settings.llm.api_key_name} (environment or .streamlit/secrets.toml) "
+                   "by the worker; it is never stored or shown.")
+    try:
+        return RateRequest(rater=rater, dataset=dataset, **options)
+    except RateError as err:
+        st.error(str(err))
+        return None
+
+
+@st.cache_data(show_spinner="Estimating the cost…", max_entries=16)
+def cached_estimate(url: str, dataset_id: int, created_at, version, params: dict) -> CostEstimate:
+    return estimate_request(RateRequest.from_params(params), settings, store)
+
+
+def cost_box(info, request: RateRequest) -> float | None:
+    """The dry run. Returns the most it can cost in USD (0 for the local scorer), None if it cannot run."""
+    with st.container(border=True):
+        st.markdown("**Before you launch**")
+        if request.rater == "iqs":
+            st.write(f"IQS scores the {info.n_examples:,} examples on this machine (about 20–60 per second on 2 "
+                     "cores) and costs nothing; examples it already scored are skipped.")
+            return 0.0
+        try:
+            estimate = cached_estimate(store.url, info.id, info.created_at, studio.ratings_version(), request.as_params())
+        except (RateError, ValueError) as err:
+            st.error(str(err))
+            return None
+        st.text("\n".join(estimate.lines()))
+        return estimate.cost_usd_max
+
+
+def launch(info, request: RateRequest, cost: float | None) -> None:
+    running = studio.running_job("rate", info.name)
+    if running:
+        st.caption(f"Job #{running.id} is already rating '{info.name}'; watch it below.")
+    paid = request.rater == "llm" and bool(cost)
+    action = "run_paid_job" if paid else "run_job"
+    reason = studio.may(action, "launch a paid rating job" if paid else "launch jobs")
+    if reason:
+        st.caption(reason)
+    label = f"Rate {info.n_examples:,} examples with {request.rater.upper()}"
+    if st.button(label, type="primary", disabled=reason is not None or cost is None, key="rate_launch"):
+        studio.launch_job("rate", request.as_params(), request.title(), action=action)
+
+
+def main() -> None:
+    info = studio.pick_dataset("rate")
+    request = rating_request(info.name) if info is not None else None
+    if info is not None and request is not None:
+        launch(info, request, cost_box(info, request))
+    studio.job_panel(("rate",), heading="Rating jobs", key="rate_jobs")
+
+
+main()

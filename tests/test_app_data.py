@@ -1,0 +1,101 @@
+"""Data page: the dataset list, importing an uploaded or server-side file with its report, a dataset's make-up."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from studio_helpers import point_studio_at, studio, table_with
+
+GOOD = {"instruction": "Name a colour.", "input": "", "output": "Blue.", "category": "open_qa"}
+
+
+def jsonl(rows: list) -> bytes:
+    return "".join((json.dumps(r) if not isinstance(r, str) else r) + "\n" for r in rows).encode()
+
+
+@pytest.fixture
+def studio_env(monkeypatch, settings, sqlite_store):
+    store = sqlite_store
+    point_studio_at(monkeypatch, settings, store)
+    store.datasets.create("existing", [], created_by="tests")  # not empty: no demo build
+    store.users.create("ann", "pass-1234", "annotator")
+    return store
+
+
+def upload_file(app, name: str, content: bytes, dataset: str):
+    app.file_uploader(key="import_upload").set_value((name, content, "application/octet-stream"))
+    app.run()
+    app.text_input(key="import_name").input(dataset)
+    return app
+
+
+def test_upload_import_shows_the_report_and_keeps_the_rejected_rows(studio_env):
+    rows = [GOOD, {**GOOD, "output": "Red."}, "{not json", {"instruction": "", "output": "x"}, GOOD]
+    app = upload_file(studio("data", person=("ann", "annotator")), "colours.jsonl", jsonl(rows), "colours")
+    app.button(key="import_go").click().run()
+    assert not app.exception and not app.error
+    info = studio_env.datasets.get("colours")
+    assert (info.n_examples, info.n_rejected, info.created_by) == (2, 3, "ann")
+    assert "Imported 'colours': 2 examples, 3 rejected rows." in [s.value for s in app.success]
+    report = table_with(app, "reason")
+    assert len(report) == 3 and any("duplicate" in r for r in report["reason"])
+    downloads = [d.label for d in app.get("download_button")]
+    assert "Download the 3 rejected rows (CSV)" in downloads
+    # The new dataset is the one shown below, with its make-up.
+    assert app.selectbox(key="dataset_data").value == "colours"
+    assert [m.value for m in app.metric][:2] == ["2", "3"]
+    # ... and on every other page too.
+    app.switch_page("pages/explore.py").run()
+    assert app.selectbox(key="dataset_explore").value == "colours"
+
+
+def test_validate_only_reports_without_importing(studio_env):
+    app = upload_file(studio("data", person=("ann", "annotator")), "colours.jsonl", jsonl([GOOD, "{bad"]), "colours")
+    app.button(key="import_validate").click().run()
+    assert any("1 loadable, 1 rejected" in m.value for m in app.markdown)
+    assert [d.name for d in studio_env.datasets.all()] == ["existing"]
+
+
+def test_a_server_path_imports_too_and_a_name_clash_is_one_sentence(studio_env, tmp_path):
+    path = tmp_path / "more.jsonl"
+    path.write_bytes(jsonl([GOOD]))
+    app = studio("data", person=("ann", "annotator"))
+    app.text_input(key="import_path").input(str(path))
+    app.text_input(key="import_name").input("existing")
+    app.button(key="import_go").click().run()
+    assert app.error[0].value == "a dataset named 'existing' exists; choose another name or replace it"
+    app.checkbox(key="import_replace").check()
+    app.button(key="import_go").click().run()
+    assert studio_env.datasets.get("existing").n_examples == 1
+
+
+def test_an_unreadable_file_is_one_sentence_not_a_traceback(studio_env, tmp_path):
+    app = studio("data", person=("ann", "annotator"))
+    app.text_input(key="import_path").input(str(tmp_path / "missing.jsonl"))
+    app.button(key="import_go").click().run()
+    assert not app.exception
+    assert "missing.jsonl" in app.error[0].value
+
+
+def test_viewing_needs_no_account_but_importing_does(studio_env):
+    app = studio("data")
+    assert app.button(key="import_go").disabled
+    assert "Sign in (sidebar) to import a file." in [c.value for c in app.caption]
+    assert list(table_with(app, "dataset")["dataset"]) == ["existing"]
+
+
+def test_a_dataset_shows_its_size_sources_categories_and_rejections(studio_env, tmp_path):
+    path = tmp_path / "mix.jsonl"
+    path.write_bytes(jsonl([GOOD, {**GOOD, "output": "Green.", "category": "brainstorming", "source": "web"}, "{oops"]))
+    from curation.formats import read_file
+
+    result = read_file(path)
+    studio_env.datasets.create("mix", result.records, result.rejections, fmt=result.format, created_by="tests")
+    app = studio("data")
+    app.selectbox(key="dataset_data").select("mix").run()
+    assert [m.value for m in app.metric][:3] == ["2", "1", "jsonl"]
+    sources = table_with(app, "source")
+    assert dict(zip(sources["source"], sources["examples"])) == {"mix.jsonl": 1, "web": 1} or len(sources) == 2
+    rejected = table_with(app, "location")
+    assert "invalid JSON" in rejected["reason"][0]

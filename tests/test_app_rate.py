@@ -1,0 +1,77 @@
+"""Rate page: rater choice, the cost estimate, launching a job as the person acting, the live job list."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from studio_helpers import point_studio_at, studio, table_with, toy_records
+
+from curation import jobs
+from curation.jobs import JobContext
+
+
+@pytest.fixture
+def studio_env(monkeypatch, settings, sqlite_store):
+    point_studio_at(monkeypatch, settings, sqlite_store)
+    sqlite_store.datasets.create("tiny", toy_records(3), created_by="tests")
+    return sqlite_store
+
+
+def test_llm_rater_shows_the_dry_run_and_only_a_lead_launches_a_paid_job(studio_env):
+    app = studio("rate", person=("ann", "annotator"))
+    app.radio(key="rate_rater").set_value("llm").run()
+    app.text_input(key="rate_model").input("gpt-4o-mini").run()
+    estimate = app.get("text")[0].value
+    assert "calls to make: 3" in estimate and "nothing was sent" in estimate and "≤ $" in estimate
+    assert app.button(key="rate_launch").disabled
+    assert "Only a lead can launch a paid rating job; you are signed in as annotator." in [c.value for c in app.caption]
+    lead = studio("rate", person=("lea", "lead"))
+    lead.radio(key="rate_rater").set_value("llm").run()
+    lead.text_input(key="rate_model").input("gpt-4o-mini").run()
+    assert not lead.button(key="rate_launch").disabled
+
+
+def test_a_bad_dimension_is_one_sentence(studio_env):
+    app = studio("rate", person=("lea", "lead"))
+    app.radio(key="rate_rater").set_value("llm").run()
+    app.text_input(key="rate_dimension").input("x" * 80).run()
+    assert not app.exception
+    assert "dimension" in app.error[0].value
+    assert all(b.disabled for b in app.button if b.key == "rate_launch")  # nothing can be launched
+
+
+def test_launching_iqs_starts_a_job_carrying_the_person_and_cancel_stops_it(studio_env, settings):
+    app = studio("rate", person=("ann", "annotator"))
+    assert "costs nothing" in app.markdown[-1].value or any("costs nothing" in m.value for m in app.markdown)
+    app.button(key="rate_launch").click().run()
+    [job] = jobs.all_jobs(studio_env, settings)
+    try:
+        assert (job.kind, job.params["dataset"], job.params["rater"], job.created_by) == ("rate", "tiny", "iqs", "ann")
+        cancel = app.button(key=f"rate_jobs_cancel_{job.id}")
+        cancel.click().run()
+        finished = jobs.wait(studio_env, settings, job.id, timeout_s=240)
+        assert finished.status in ("cancelled", "done")
+        app.run()
+        listed = table_with(app, "state")
+        assert list(listed["job"]) == [job.id] and list(listed["by"]) == ["ann"]
+    finally:
+        latest = jobs.get(studio_env, settings, job.id)
+        if latest.pid and latest.status == "running":
+            os.kill(latest.pid, signal.SIGTERM)
+
+
+def test_the_job_list_shows_progress_and_failures(studio_env, settings):
+    queued = jobs.submit(studio_env, "rate", {"dataset": "tiny", "rater": "iqs"}, title="rate tiny", created_by="ann")
+    JobContext(studio_env, settings, queued).progress(2, 3, "rated 2/3")
+    broken = jobs.submit(studio_env, "rate", {"dataset": "gone", "rater": "iqs"}, title="rate gone", created_by="ann")
+    jobs.run(studio_env, settings, broken)  # fails at once: no such dataset
+    app = studio("rate")
+    assert [(p.proto.value, p.proto.text) for p in app.get("progress")] == [(66, "2/3 — rated 2/3")]
+    finished = table_with(app, "state")
+    assert list(finished["state"]) == ["failed"] and "no dataset 'gone'" in finished["message"][0]
+    # Without an account the cancel button explains itself instead of acting.
+    app.button(key=f"rate_jobs_cancel_{queued}").click().run()
+    assert jobs.get(studio_env, settings, queued).status == "queued"
+    assert "Sign in (sidebar) to cancel jobs." in [w.value for w in app.warning]
