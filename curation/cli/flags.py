@@ -1,0 +1,138 @@
+"""flags: run the rule flags on a file or a workspace dataset; print the count and examples per flag."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from curation.cli import CommandError
+from curation.cli.common import open_store, print_table, progress_bar
+from curation.config import Settings
+from curation.formats import READ_FORMATS, parse_mapping, read_file
+from curation.records import Record
+
+if TYPE_CHECKING:
+    from curation.flags import FlagHit
+
+EXAMPLES_PER_FLAG = 3
+Update = Callable[[int, int], None]
+
+
+class FlagRun(NamedTuple):
+    label: str
+    records: Sequence[Record]
+    hits: list[list[FlagHit]]
+    names: list[str]
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from curation.flags import RULE_ORDER
+
+    parser = commands.add_parser(
+        "flags",
+        help="flag placeholder, refused, truncated, looping, echoed, off-topic and duplicate examples",
+        description="Every finding comes with a reason that quotes its evidence. With --dataset the findings "
+        "are stored in the workspace (a re-run replaces those of the rules it ran).",
+    )
+    parser.add_argument("input", nargs="?", type=Path, help="JSON, JSONL, CSV, Parquet or a datasets directory")
+    parser.add_argument("--dataset", help="flag a workspace dataset instead of a file (the hits are stored)")
+    parser.add_argument(
+        "--no-embeddings", action="store_true", help="only the text rules: skip off_topic and near_duplicate"
+    )
+    parser.add_argument("--out", type=Path, help="write every hit to this .jsonl file (index, id, name, reason)")
+    parser.add_argument("--rule", action="append", choices=RULE_ORDER, metavar="NAME",
+                        help=f"run only this rule (repeatable): {', '.join(RULE_ORDER)}")
+    parser.add_argument("--format", dest="input_format", choices=READ_FORMATS, help="override detection by extension")
+    parser.add_argument("--map", dest="mapping", help="column mapping, e.g. prompt=instruction,completion=output")
+    parser.set_defaults(run=run_flags)
+
+
+def run_flags(args: argparse.Namespace, settings: Settings) -> int:
+    if bool(args.input) == bool(args.dataset):
+        raise CommandError("give either an input file or --dataset NAME (not both)")
+    update, close = progress_bar(0, "flags")
+    try:
+        run = _flag_dataset(args, settings, update) if args.dataset else _flag_file(args, settings, update)
+    except ValueError as err:  # a rule choice that cannot run, said in one sentence
+        raise CommandError(str(err)) from err
+    finally:
+        close()
+    if args.out:
+        count = _write_hits(args.out, run.records, run.hits)
+        print(f"wrote {count} hits to {args.out}")
+    _print_summary(run, with_embeddings=not args.no_embeddings)
+    return 0
+
+
+def _flag_file(args: argparse.Namespace, settings: Settings, update: Update) -> FlagRun:
+    from curation.flags import flag_records, rules_to_run
+    from curation.flags.dataset import dataset_embeddings
+
+    result = read_file(args.input, fmt=args.input_format, mapping=parse_mapping(args.mapping),
+                       max_field_chars=settings.validation.max_field_chars, source=args.input.name)
+    if result.rejections:
+        print(f"{result.summary()} (run `validate` to see the rejected rows; they are not flagged)")
+    names = rules_to_run(not args.no_embeddings, args.rule)
+    embeddings = None
+    if not args.no_embeddings and set(names) & {"off_topic", "near_duplicate"}:
+        embeddings = dataset_embeddings(result.records, settings, lambda done, total, _m: update(done, total))
+    hits = flag_records(result.records, settings.flags, embeddings, rules=names)
+    return FlagRun(args.input.name, result.records, hits, names)
+
+
+def _flag_dataset(args: argparse.Namespace, settings: Settings, update: Update) -> FlagRun:
+    from curation.flags import FlagHit, flag_dataset
+
+    store = open_store(settings)
+    try:
+        counts = flag_dataset(store, settings, args.dataset, lambda done, total, _m: update(done, total),
+                              with_embeddings=not args.no_embeddings, rules=args.rule)
+        info = store.datasets.get(args.dataset)
+        records = store.datasets.records(info.id)
+        stored = store.flags.frame(info.id)
+    finally:
+        store.close()
+    found: dict[str, list[FlagHit]] = {}
+    for row in stored.itertuples(index=False):
+        if row.name in counts:
+            found.setdefault(row.id, []).append(FlagHit(row.name, row.reason))
+    hits = [found.get(record.id, []) for record in records]
+    return FlagRun(f"dataset '{args.dataset}' (hits stored)", records, hits, list(counts))
+
+
+def _write_hits(path: Path, records: Sequence[Record], hits: list[list[FlagHit]]) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with open(path, "w", encoding="utf-8") as handle:
+        for index, (record, found) in enumerate(zip(records, hits)):
+            for hit in found:
+                row = {"index": index, "id": record.id, "name": hit.name, "reason": hit.reason}
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
+    return count
+
+
+def _print_summary(run: FlagRun, with_embeddings: bool) -> None:
+    from curation.flags import DESCRIPTIONS, EMBEDDING_RULE_NAMES
+
+    records = run.records
+    flagged = sum(1 for found in run.hits if found)
+    print(f"{run.label}: {len(records)} examples, {flagged} with at least one flag")
+    examples: dict[str, list[str]] = {name: [] for name in run.names}
+    counts = dict.fromkeys(run.names, 0)
+    for index, found in enumerate(run.hits):
+        for hit in found:
+            counts[hit.name] = counts.get(hit.name, 0) + 1
+            if len(examples.setdefault(hit.name, [])) < EXAMPLES_PER_FLAG:
+                examples[hit.name].append(f"  #{index}: {hit.reason}")
+    share = lambda n: f"{100 * n / len(records):.2f}%" if records else "-"
+    print_table([(name, counts[name], share(counts[name])) for name in counts], ["flag", "rows", "share"])
+    if not with_embeddings:
+        print(f"(without embeddings: {', '.join(EMBEDDING_RULE_NAMES)} not run)")
+    for name in counts:
+        if examples.get(name):
+            print(f"\n{name}: {DESCRIPTIONS[name]}")
+            print("\n".join(examples[name]))
