@@ -34,8 +34,9 @@ class EmbedConfig:
     template: str = "Instruction: {instruction}\nInput: {input}\nResponse: {output}"
     batch_size: int = 64
     # Word pieces per text. MiniLM was trained on 128; sentence-transformers' default is 256. 128 embeds
-    # ~1.3x faster; texts longer than 128 pieces (a third of the pools) then differ from the 256-piece
-    # vector (cosine 0.97 on average, benchmarks/encode_batching.py measures it).
+    # ~1.9x faster in bf16 (96 -> 185 records/s); texts longer than 128 pieces (a third of the pools) then
+    # differ from the 256-piece vector (cosine 0.98 on average, 0.75 at worst; shorter texts >= 0.9999).
+    # benchmarks/encode_batching.py measures both.
     max_length: int = 128
     # bf16 doubles CPU throughput with cosine >= 0.9998 to fp32 (measured, ENVIRONMENT.md).
     dtype: str = "bfloat16"
@@ -52,7 +53,7 @@ class ClusterConfig:
     seed: int = 42
     umap_neighbors: int = 15
     umap_min_dist: float = 0.1
-    # Above this many points UMAP is fitted on a sample and the rest is transformed.
+    # Above this many points UMAP is fitted on a sample and the rest is placed from its nearest sample points.
     umap_fit_sample: int = 20000
     # -1 leaves UMAP unseeded so it runs on all cores; a seed makes the map reproducible but single-threaded.
     umap_seed: int = -1
@@ -115,12 +116,13 @@ class FlagConfig:
     extra_refusal_patterns: list[str] = field(default_factory=list)
     # A loop is at most this many words repeated back to back (repetition_min_repeats times or more).
     repetition_max_unit_words: int = 8
-    # Long outputs (at least this many words) with fewer distinct word 3-grams than this share loop.
+    # A long output (at least repetition_min_words words) whose share of distinct word 3-grams is below
+    # repetition_min_distinct_ratio is a loop.
     repetition_min_words: int = 100
     repetition_min_distinct_ratio: float = 0.25
-    # An output shorter than this many words is not judged off-topic: "Yes" or "42" shares little
-    # meaning with its question by nature.
-    off_topic_min_output_words: int = 4
+    # An output shorter than this many words is not judged off-topic: "Yes", "42" or a book title shares
+    # little meaning with its question by nature (on Dolly, 4 words: 42 hits, 8 words: 17, same true ones).
+    off_topic_min_output_words: int = 8
 
 
 @dataclass

@@ -16,7 +16,11 @@ from curation.config import ConfigError, load_settings
 COMMAND_MODULES = (
     "curation.cli.data",
     "curation.cli.demo",
+    "curation.cli.flags",
     "curation.cli.jobs",
+    "curation.cli.map",
+    "curation.cli.rate",
+    "curation.cli.select",
     "curation.cli.users",
 )
 

@@ -13,6 +13,7 @@ from curation.store.flags import FlagRow, Flags
 from curation.store.overrides import Decision, Overrides
 from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
+from curation.store.selections import SelectionInfo, Selections
 from curation.store.testsets import TestSetInfo, TestSets
 from curation.store.users import Account, Users
 
@@ -40,6 +41,7 @@ class Store:
         self.overrides = Overrides(self.db)
         self.users = Users(self.db)
         self.testsets = TestSets(self.db)
+        self.selections = Selections(self.db)
 
     @classmethod
     def open(cls, settings: Settings) -> "Store":
