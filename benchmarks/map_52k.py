@@ -126,7 +126,7 @@ def page_row(points: int, folder: Path) -> tuple[str, float, str] | None:
     the_map, _, scores = synthetic(points)
     the_map["id"] = [r.id for r in records]
     store.ratings.save([RatingRow(r.id, "iqs", "bench", "ok", score=float(s)) for r, s in zip(records, scores)])
-    path = cluster._cache_path(settings, "maps", cluster.map_key(info.content_hash, settings))
+    path = cluster.cache_path(settings, "maps", cluster.map_key(info.content_hash, settings))
     path.parent.mkdir(parents=True, exist_ok=True)
     the_map.to_parquet(path)
     os.environ["CURATION_WORKSPACE"] = str(workspace)

@@ -258,7 +258,7 @@ def cluster_records(
     """Clusters of the records (embedding them if needed), cached by content and configuration."""
     progress = progress or (lambda _m, _d, _t: None)
     ids = [r.id for r in records]
-    path = _cache_path(settings, "clusters", cluster_key(ids, settings))
+    path = cache_path(settings, "clusters", cluster_key(ids, settings))
     cached = _read_clusters(path, ids)
     if cached is not None:
         return cached
@@ -275,7 +275,7 @@ def build_map(records: Sequence[Record], settings: Settings, progress: StageProg
     """``id, x, y, cluster, cluster_name`` for every record, in input order; cached on disk."""
     progress = progress or (lambda _m, _d, _t: None)
     ids = [r.id for r in records]
-    path = _cache_path(settings, "maps", map_key(ids, settings))
+    path = cache_path(settings, "maps", map_key(ids, settings))
     cached = _read_frame(path, ids)
     if cached is not None:
         return cached
@@ -303,7 +303,7 @@ def map_frame(ids: Sequence[str], coords: np.ndarray, clusters: ClusterResult) -
 def cached_map(ids: Sequence[str] | str, settings: Settings) -> pd.DataFrame | None:
     """The map if it was built already (``ids`` or a dataset's content hash), else None; never computes."""
     key = map_key(ids, settings)
-    path = _cache_path(settings, "maps", key)
+    path = cache_path(settings, "maps", key)
     if not path.is_file():
         return None
     frame = pd.read_parquet(path)
@@ -346,7 +346,7 @@ def _hash(parts: dict[str, object]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _cache_path(settings: Settings, kind: str, key: str) -> Path:
+def cache_path(settings: Settings, kind: str, key: str) -> Path:
     return settings.cache_dir / kind / f"{key}.parquet"
 
 

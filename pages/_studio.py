@@ -319,7 +319,7 @@ def ratings_version() -> Any:
 
 
 def flags_version(dataset_id: int) -> Any:
-    return tuple(store().flags.counts(dataset_id).items())
+    return store().flags.version(dataset_id)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -103,6 +103,9 @@ def test_flags_are_replaced_per_rule(store: Store) -> None:
     assert store.flags.counts(info.id) == {"refusal": 1, "echo": 1}
     assert store.flags.for_record(info.id, ids[2]) == [FlagRow(ids[2], "refusal", "as an AI")]
     assert set(store.flags.frame(info.id)["id"]) == {ids[1], ids[2]}
+    before = store.flags.version(info.id)
+    store.flags.replace(info.id, ["refusal"], [FlagRow(ids[3], "refusal", "as an AI")])  # same counts, other hit
+    assert store.flags.version(info.id) != before
 
 
 def test_deleting_a_dataset_removes_its_examples_flags_and_overrides(store: Store) -> None:

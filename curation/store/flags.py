@@ -43,6 +43,17 @@ class Flags:
             )
             return dict(sorted(rows, key=lambda item: -item[1]))
 
+    def version(self, dataset_id: int) -> tuple[int, int, str]:
+        """A cheap fingerprint (count, max id, latest write) that changes whenever the flags are re-run.
+
+        The write time is part of it because SQLite may hand a deleted row's id to the next insert.
+        """
+        with self.db.session() as session:
+            count, top, latest = session.execute(
+                select(func.count(), func.max(Flag.id), func.max(Flag.created_at)).where(Flag.dataset_id == dataset_id)
+            ).one()
+        return int(count or 0), int(top or 0), str(latest or "")
+
     def for_record(self, dataset_id: int, record_id: str) -> list[FlagRow]:
         with self.db.session() as session:
             rows = session.scalars(select(Flag).where(Flag.dataset_id == dataset_id, Flag.record_id == record_id))
