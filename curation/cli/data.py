@@ -6,22 +6,22 @@ import argparse
 import json
 from pathlib import Path
 
-from curation.cli.common import open_store, print_table
+from curation.cli.common import add_input_arguments, open_store, print_table, read_input
 from curation.config import Settings
-from curation.formats import EXTENSIONS, READ_FORMATS, WRITE_FORMATS, ReadResult, parse_mapping, read_file, write_dataset_info, write_records
+from curation.formats import EXTENSIONS, WRITE_FORMATS, ReadResult, write_dataset_info, write_records
 
 SHOWN_REJECTIONS = 20
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     validate = commands.add_parser("validate", help="check a file and name every row that cannot be loaded")
-    _file_arguments(validate)
+    add_input_arguments(validate, "file", optional=False)
     validate.add_argument("--report", type=Path, help="write the rejected rows to this .csv or .jsonl file")
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
     validate.set_defaults(run=run_validate)
 
     imp = commands.add_parser("import", help="load a file into the workspace as a named dataset")
-    _file_arguments(imp)
+    add_input_arguments(imp, "file", optional=False)
     imp.add_argument("--name", required=True, help="dataset name in the workspace")
     imp.add_argument("--replace", action="store_true", help="replace a dataset of the same name")
     imp.add_argument("--report", type=Path, help="also write the rejected rows to this .csv or .jsonl file")
@@ -41,22 +41,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     info.set_defaults(run=run_info)
 
 
-def _file_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="JSON, JSONL, CSV, Parquet or a datasets directory")
-    parser.add_argument("--format", choices=READ_FORMATS, help="override detection by extension")
-    parser.add_argument("--map", dest="mapping", help="column mapping, e.g. prompt=instruction,completion=output")
-
-
-def _read(args: argparse.Namespace, settings: Settings) -> ReadResult:
-    return read_file(
-        args.file,
-        fmt=args.format,
-        mapping=parse_mapping(args.mapping),
-        max_field_chars=settings.validation.max_field_chars,
-        source=args.file.name,
-    )
-
-
 def _print_rejections(result: ReadResult, limit: int | None) -> None:
     shown = result.rejections if limit is None else result.rejections[:limit]
     for rejection in shown:
@@ -66,7 +50,7 @@ def _print_rejections(result: ReadResult, limit: int | None) -> None:
 
 
 def run_validate(args: argparse.Namespace, settings: Settings) -> int:
-    result = _read(args, settings)
+    result = read_input(args.file, args, settings)
     if args.report:
         result.write_report(args.report)
     if args.json:
@@ -79,7 +63,7 @@ def run_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_import(args: argparse.Namespace, settings: Settings) -> int:
-    result = _read(args, settings)
+    result = read_input(args.file, args, settings)
     store = open_store(settings)
     info = store.datasets.create(
         args.name,

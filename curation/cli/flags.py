@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from curation.cli import CommandError
-from curation.cli.common import open_store, print_table, progress_bar
+from curation.cli.common import add_input_arguments, open_store, print_table, progress_bar, read_input
 from curation.config import Settings
-from curation.formats import READ_FORMATS, parse_mapping, read_file
 from curation.records import Record
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Every finding comes with a reason that quotes its evidence. With --dataset the findings "
         "are stored in the workspace (a re-run replaces those of the rules it ran).",
     )
-    parser.add_argument("input", nargs="?", type=Path, help="JSON, JSONL, CSV, Parquet or a datasets directory")
+    add_input_arguments(parser)
     parser.add_argument("--dataset", help="flag a workspace dataset instead of a file (the hits are stored)")
     parser.add_argument(
         "--no-embeddings", action="store_true", help="only the text rules: skip off_topic and near_duplicate"
@@ -45,8 +44,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, help="write every hit to this .jsonl file (index, id, name, reason)")
     parser.add_argument("--rule", action="append", choices=RULE_ORDER, metavar="NAME",
                         help=f"run only this rule (repeatable): {', '.join(RULE_ORDER)}")
-    parser.add_argument("--format", dest="input_format", choices=READ_FORMATS, help="override detection by extension")
-    parser.add_argument("--map", dest="mapping", help="column mapping, e.g. prompt=instruction,completion=output")
     parser.set_defaults(run=run_flags)
 
 
@@ -71,8 +68,7 @@ def _flag_file(args: argparse.Namespace, settings: Settings, update: Update) -> 
     from curation.flags import flag_records, rules_to_run
     from curation.flags.dataset import dataset_embeddings
 
-    result = read_file(args.input, fmt=args.input_format, mapping=parse_mapping(args.mapping),
-                       max_field_chars=settings.validation.max_field_chars, source=args.input.name)
+    result = read_input(args.input, args, settings)
     if result.rejections:
         print(f"{result.summary()} (run `validate` to see the rejected rows; they are not flagged)")
     names = rules_to_run(not args.no_embeddings, args.rule)

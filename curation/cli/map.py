@@ -9,10 +9,9 @@ import argparse
 from pathlib import Path
 
 from curation.cli import CommandError
-from curation.cli.common import open_store, print_table
+from curation.cli.common import add_input_arguments, open_store, print_table, read_input
 from curation.cli.select import _stage_bar
 from curation.config import Settings
-from curation.formats import READ_FORMATS, parse_mapping, read_file
 
 SHOWN_CLUSTERS = 15
 
@@ -21,9 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "map", help="embed + cluster + UMAP a file or dataset; writes id, x, y, cluster, cluster_name"
     )
-    parser.add_argument("input", nargs="?", type=Path, help="JSON, JSONL, CSV, Parquet or a datasets directory")
-    parser.add_argument("--format", choices=READ_FORMATS, help="format of INPUT (default: by extension)")
-    parser.add_argument("--map", dest="mapping", help="column mapping for INPUT, e.g. prompt=instruction")
+    add_input_arguments(parser)
     parser.add_argument("--dataset", help="map a workspace dataset instead of a file (the studio's Map page reads it)")
     parser.add_argument("--out", type=Path, help="output .parquet (or .csv) file")
     parser.set_defaults(run=run_map)
@@ -41,13 +38,7 @@ def run_map(args: argparse.Namespace, settings: Settings) -> int:
         info = store.datasets.get(args.dataset)
         records, name = store.datasets.records(info.id), info.name
     else:
-        result = read_file(
-            args.input,
-            fmt=args.format,
-            mapping=parse_mapping(args.mapping),
-            max_field_chars=settings.validation.max_field_chars,
-            source=args.input.name,
-        )
+        result = read_input(args.input, args, settings)
         if not result.records:
             raise CommandError(f"{args.input.name}: no loadable rows ({result.summary()})")
         if result.rejections:

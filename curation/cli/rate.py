@@ -9,9 +9,8 @@ from pathlib import Path
 
 from curation import jobs
 from curation.cli import CommandError
-from curation.cli.common import open_store, progress_bar
+from curation.cli.common import add_input_arguments, open_store, progress_bar
 from curation.config import Settings
-from curation.formats import READ_FORMATS
 from curation.raters.llm import EndpointRefused
 from curation.raters.run import RateError, RateRequest, RateSummary, estimate_request, rate
 from curation.store import Store
@@ -24,12 +23,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Every rating is stored as it completes, so a re-run skips finished work and a killed run "
         "resumes. The LLM rater keeps every call in the store: an identical request is never paid twice.",
     )
-    parser.add_argument("input", nargs="?", type=Path, help="JSON, JSONL, CSV, Parquet or a datasets directory")
+    add_input_arguments(parser)
     parser.add_argument("--dataset", help="rate a workspace dataset instead of a file")
     parser.add_argument("--rater", choices=("llm", "iqs"), default="llm")
     parser.add_argument("--out", type=Path, help="results file (.jsonl or .json); one row per input record, in order")
-    parser.add_argument("--format", dest="input_format", choices=READ_FORMATS, help="override detection by extension")
-    parser.add_argument("--map", dest="mapping", help="column mapping, e.g. prompt=instruction,completion=output")
     llm = parser.add_argument_group("LLM rater (defaults: the [llm] settings)")
     llm.add_argument("--model", help="model name as the endpoint knows it")
     llm.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")

@@ -16,9 +16,8 @@ from typing import Any, Callable
 import numpy as np
 
 from curation.cli import CommandError
-from curation.cli.common import open_store, print_table
+from curation.cli.common import add_input_arguments, open_store, print_table, read_input
 from curation.config import Settings
-from curation.formats import READ_FORMATS, parse_mapping, read_file
 from curation.records import Record
 
 
@@ -29,9 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("rated", nargs="?", type=Path, help="rated file (the output of `rate`: rows with a score)")
-    parser.add_argument("--format", choices=READ_FORMATS, help="format of RATED (default: by extension)")
-    parser.add_argument("--map", dest="mapping", help="column mapping for RATED, e.g. prompt=instruction")
+    add_input_arguments(parser, "rated", help="rated file (the output of `rate`: rows with a score)")
     parser.add_argument("--dataset", help="select a workspace dataset instead of a file")
     parser.add_argument("--rater", help="with --dataset: the rater whose scores to use (e.g. llm, iqs)")
     parser.add_argument("--rater-version", help="with --dataset: that rater's version (default: the most complete)")
@@ -152,13 +149,7 @@ def _load(args: argparse.Namespace, settings: Settings, manifest: dict[str, Any]
             scores, source = scores_from_store(store, info.id, records, rater, version, field)
         overrides = {} if args.no_overrides or manifest else store.overrides.in_force(info.id)
         return _Source(info.name, records, scores, source, overrides, info.id, info.n_rejected)
-    result = read_file(
-        args.rated,
-        fmt=args.format,
-        mapping=parse_mapping(args.mapping),
-        max_field_chars=settings.validation.max_field_chars,
-        source=args.rated.name,
-    )
+    result = read_input(args.rated, args, settings)
     if not result.records:
         raise CommandError(f"{args.rated.name}: no loadable rows ({result.summary()})")
     field = ((manifest or {}).get("rater") or {}).get("field") or args.score_field
