@@ -41,8 +41,10 @@ class IQSRater:
     ) -> list[RatingResult]:
         results: list[RatingResult] = []
         total = len(records)
+        # Chunks of similar length pad little; sorting per chunk alone cost ~35% of the speed on Alpaca.
+        by_length = sorted(records, key=_text_length)
         for start in range(0, total, self.chunk_size):
-            chunk = records[start : start + self.chunk_size]
+            chunk = by_length[start : start + self.chunk_size]
             chunk_progress = None
             if progress is not None:
                 chunk_progress = lambda done, _total, offset=start: progress(offset + done, total)
@@ -61,7 +63,13 @@ class IQSRater:
             results.extend(batch)
             if progress is not None:
                 progress(start + len(chunk), total)
-        return results
+        position = {record.id: i for i, record in enumerate(records)}
+        return sorted(results, key=lambda result: position[result.record_id])
+
+
+def _text_length(record: Record) -> tuple[int, str]:
+    # The id breaks ties so chunk composition depends only on the set of records, not their order.
+    return len(record.instruction) + len(record.input) + len(record.output), record.id
 
 
 def _result(record: Record, raw: float, scaled: float) -> RatingResult:

@@ -1,0 +1,1 @@
+"""Reproducible training commands for the studio's models (``python -m training <command> ...``)."""
