@@ -151,18 +151,47 @@ def metric(page, label: str) -> str:
     return box.locator('[data-testid="stMetricValue"]').inner_text().strip()
 
 
-def wait_for_metric_change(page, label: str, before: int, timeout_s: float = 60) -> int:
-    """The metric's new value once it differs from ``before`` and has stopped moving (reruns done)."""
+def wait_for_metric_change(page, label: str, before: int, timeout_s: float = 90) -> int:
+    """The metric's new value once it differs from ``before`` and has stopped moving (reruns done).
+
+    Held keys commit the slider in several debounced steps, each a rerun; between two of them the
+    status widget is briefly gone, so one quiet moment is not enough: three equal reads in a row are.
+    """
     deadline = time.monotonic() + timeout_s
-    last = before
+    reads: list[int] = []
     while time.monotonic() < deadline:
         settle(page)
         page.wait_for_timeout(1000)
-        now = int(metric(page, label))
-        if now != before and now == last:
-            return now
+        reads.append(int(metric(page, label)))
+        if reads[-1] != before and len(reads) >= 3 and reads[-3] == reads[-2] == reads[-1]:
+            return reads[-1]
+    raise AssertionError(f"the '{label}' count stayed at {before} or kept moving: {reads}")
+
+
+def wait_for_metric(page, label: str, expected: int, timeout_s: float = 60) -> None:
+    """Poll until the metric shows ``expected``; a wrong value that never turns right fails the test."""
+    deadline = time.monotonic() + timeout_s
+    seen = None
+    while time.monotonic() < deadline:
+        settle(page)
+        seen = int(metric(page, label))
+        if seen == expected:
+            return
+        page.wait_for_timeout(500)
+    raise AssertionError(f"the '{label}' count is {seen}, expected {expected}")
+
+
+def wait_for_slider_to_rest(thumb, timeout_s: float = 30) -> None:
+    """Keys pressed in a burst are applied by the browser over time; wait until the value stops moving."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        now = thumb.get_attribute("aria-valuenow")
+        if now == last:
+            return
         last = now
-    raise AssertionError(f"the '{label}' count stayed at {before} or kept moving")
+        thumb.page.wait_for_timeout(1000)
+    raise AssertionError("the slider kept moving")
 
 
 def test_a_newcomer_imports_rates_overrides_maps_and_exports(studio_url, workspace, browser_page, tmp_path):
@@ -219,6 +248,7 @@ def test_a_newcomer_imports_rates_overrides_maps_and_exports(studio_url, workspa
     thumb.focus()
     for _ in range(40):
         thumb.press("ArrowRight")
+    wait_for_slider_to_rest(thumb)
     kept_after = wait_for_metric_change(page, "Kept", kept_before)
     assert kept_after < kept_before
     shot(page, "03-tau-moved")
@@ -236,7 +266,7 @@ def test_a_newcomer_imports_rates_overrides_maps_and_exports(studio_url, workspa
     form.get_by_role("button", name="Record decision").click()
     page.get_by_text("Recorded: keep by lea.").wait_for()
     settle(page)
-    assert int(metric(page, "Kept")) == kept_after + 1
+    wait_for_metric(page, "Kept", kept_after + 1)
     shot(page, "04-override-recorded", page.get_by_text("Recorded: keep by lea."))
     decision = store.overrides.in_force(store.datasets.get("topics").id)[target.id]
     assert (decision.decision, decision.user) == ("keep", "lea")
@@ -260,7 +290,7 @@ def test_a_newcomer_imports_rates_overrides_maps_and_exports(studio_url, workspa
     go_to(page, "Export")
     page.get_by_text("Threshold τ on a rater's score (Explore)").click()
     settle(page)
-    assert int(metric(page, "Kept")) == kept_now
+    wait_for_metric(page, "Kept", kept_now)
     page.get_by_role("button", name="Write the export").click()
     page.get_by_text(re.compile("^Wrote")).wait_for()
     settle(page)
