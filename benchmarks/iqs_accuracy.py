@@ -28,7 +28,10 @@ sys.path.insert(0, str(REPO))
 
 from curation.raters.iqs import IQSScorer
 from curation.textnorm import normalize_text
-from training.iqs import POOL, length_baseline, load_pairs, load_pool, pair_correct, score_pairs, spearman
+from training.iqs.data import POOL, load_pairs, load_pool
+from training.iqs.length import length_baseline
+from training.iqs.metrics import pair_correct, spearman
+from training.iqs.shipped import score_pairs
 
 VALID_PAIRS = REPO / "training" / "data" / "iqs" / "APE_valid_pairs.csv"
 VALID_SCORES = REPO / "training" / "data" / "iqs" / "APE_score_valid.csv"
