@@ -74,6 +74,9 @@ class LLMConfig:
     model: str = "gpt-4"
     # Name of the environment variable (or secrets.toml key) holding the API key.
     api_key_name: str = "OPENAI_API_KEY"
+    # Azure OpenAI: an api-version (e.g. "2024-10-21") switches to Azure's addressing. base_url is then
+    # the resource (https://NAME.openai.azure.com), model the deployment name, the key an api-key header.
+    api_version: str = ""
     dimension: str = "accuracy"
     concurrency: int = 16
     timeout_s: float = 60.0

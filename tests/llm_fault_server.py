@@ -42,6 +42,8 @@ class Hit:
     at: float  # time.monotonic() when the request arrived
     messages: tuple[tuple[str, str], ...]
     authorization: str
+    path: str = ""  # with the query string
+    api_key_header: str = ""  # Azure-style clients send the key here instead of Authorization
 
 
 class FaultServer:
@@ -86,7 +88,9 @@ class FaultServer:
     def message_key(messages: list[dict[str, str]]) -> str:
         return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
 
-    def decide(self, messages: list[dict[str, str]], authorization: str) -> tuple[Hit, str]:
+    def decide(
+        self, messages: list[dict[str, str]], authorization: str, path: str = "", api_key_header: str = ""
+    ) -> tuple[Hit, str]:
         """(the logged hit, the answer text if the action is ok)."""
         text = "\n".join(str(m.get("content", "")) for m in messages)
         key = self.message_key(messages)
@@ -94,7 +98,7 @@ class FaultServer:
             attempt = self._attempts[key] = self._attempts.get(key, 0) + 1
             action = _action(text, attempt)
             contents = tuple((m.get("role", ""), str(m.get("content", ""))) for m in messages)
-            hit = Hit(key, attempt, action, time.monotonic(), contents, authorization)
+            hit = Hit(key, attempt, action, time.monotonic(), contents, authorization, path, api_key_header)
             self.hits.append(hit)
         return hit, _answer(text, key)
 
@@ -160,7 +164,9 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("content-length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")
             messages = body.get("messages", [])
-            hit, text = server.decide(messages, self.headers.get("authorization", ""))
+            hit, text = server.decide(
+                messages, self.headers.get("authorization", ""), self.path, self.headers.get("api-key", "")
+            )
             server.track(+1)
             try:
                 self._act(hit, text, body, messages)

@@ -226,6 +226,23 @@ def test_the_key_comes_from_the_environment_or_secrets_toml_and_is_never_stored(
     assert "sk-from" not in stored and "sk-from" not in Path(tmp_path / "o.jsonl").read_text()
 
 
+def test_an_azure_style_endpoint_gets_the_deployment_in_the_path_and_the_key_in_api_key(
+    sqlite_store: Store, fast: Settings, server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(fast, llm__api_version="2024-10-21")
+    monkeypatch.setenv("OPENAI_API_KEY", "azure-key")
+    resource = server.base_url.removesuffix("/v1")
+    request = RateRequest(
+        input=str(write_jsonl(tmp_path / "in.jsonl", records(2))), out=str(tmp_path / "o.jsonl"), base_url=resource
+    )
+    summary = rate(request, fast, sqlite_store)
+
+    assert summary.ok == 2
+    assert {hit.path for hit in server.hits} == {f"/openai/deployments/{MODEL}/chat/completions?api-version=2024-10-21"}
+    assert {hit.api_key_header for hit in server.hits} == {"azure-key"}
+    assert {hit.authorization for hit in server.hits} == {""}
+
+
 def test_cost_comes_from_the_price_table(
     sqlite_store: Store, fast: Settings, server: FaultServer, tmp_path: Path
 ) -> None:

@@ -51,6 +51,7 @@ class LLMOptions:
 
     model: str
     base_url: str
+    api_version: str = ""  # set: Azure-style endpoint (deployment in the path, api-key header)
     dimension: str = "accuracy"
     concurrency: int = 16
     timeout_s: float = 60.0
@@ -84,6 +85,23 @@ class LLMOptions:
         """Changes with anything that can change a rating: prompt wording, parse rules, model, parameters."""
         parts = [TEMPLATE_HASH, PARSE_RULES_VERSION, self.model, self.dimension, self.params()]
         return hashlib.sha256(_canonical(parts).encode()).hexdigest()[:16]
+
+
+def make_client(options: LLMOptions, api_key: str) -> Any:
+    """The async client for the endpoint; retries are ours (they honour Retry-After and are logged)."""
+    if options.api_version:
+        from openai import AsyncAzureOpenAI
+
+        return AsyncAzureOpenAI(
+            azure_endpoint=options.base_url,
+            api_version=options.api_version,
+            api_key=api_key,
+            max_retries=0,
+            timeout=options.timeout_s,
+        )
+    from openai import AsyncOpenAI
+
+    return AsyncOpenAI(base_url=options.base_url, api_key=api_key, max_retries=0, timeout=options.timeout_s)
 
 
 def call_key(model: str, messages: Sequence[Mapping[str, str]], params: Mapping[str, Any]) -> str:
@@ -400,11 +418,7 @@ class LLMRater:
         keys: list[str],
         finish: Callable[[int, CallResult], None],
     ) -> None:
-        from openai import AsyncOpenAI
-
-        client = AsyncOpenAI(
-            base_url=self.options.base_url, api_key=self.api_key, max_retries=0, timeout=self.options.timeout_s
-        )
+        client = make_client(self.options, self.api_key)
         writer: BatchWriter[tuple[CallResult, dict[str, Any], int | None]] = BatchWriter(
             self.calls.save, "llm-call-log"
         )
