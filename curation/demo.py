@@ -6,8 +6,8 @@ studio can call it on every first start and a half-built demo completes on the n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from curation.config import BUNDLED_DATA_DIR, Settings
 from curation.formats import read_file

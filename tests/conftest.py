@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -17,8 +17,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from curation.config import Settings, load_settings  # noqa: E402
-from curation.store import Store  # noqa: E402
+from curation.config import Settings, load_settings
+from curation.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("CURATION_TEST_POSTGRES_URL", "")

@@ -209,10 +209,10 @@ def test_overrides_apply_last_and_say_who_decided_and_why():
             "b": {"decision": "keep", "user": "alice", "reason": "rare skill"},
         },
     ).set_index("id")
-    assert selection.loc["a", "keep"] == False and selection.loc["a", "reason"] == "dropped by bob: wrong answer"  # noqa: E712
-    assert selection.loc["b", "keep"] == True and selection.loc["b", "reason"] == "kept by alice: rare skill"  # noqa: E712
+    assert selection.loc["a", "keep"] == False and selection.loc["a", "reason"] == "dropped by bob: wrong answer"
+    assert selection.loc["b", "keep"] == True and selection.loc["b", "reason"] == "kept by alice: rare skill"
     assert selection.loc["c", "reason"] == "score 3 ≥ τ 3" and selection.loc["c", "decided_by"] == ""
-    assert selection.loc["a", "machine_keep"] == True and selection.loc["a", "machine_reason"] == "score 5 ≥ τ 3"  # noqa: E712
+    assert selection.loc["a", "machine_keep"] == True and selection.loc["a", "machine_reason"] == "score 5 ≥ τ 3"
 
 
 def test_balance_report_shows_a_starved_skill_like_alpagasus_coding():

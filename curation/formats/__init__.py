@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from curation.formats.readers import READ_FORMATS, UnreadableFile, detect_format, read_raw_rows
 from curation.formats.rows import Rejection, RowRules, normalize_rows
@@ -21,9 +21,9 @@ from curation.formats.writers import (
 from curation.records import Record
 
 __all__ = [
+    "EXTENSIONS",
     "READ_FORMATS",
     "WRITE_FORMATS",
-    "EXTENSIONS",
     "ReadResult",
     "Rejection",
     "RowRules",

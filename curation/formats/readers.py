@@ -11,8 +11,9 @@ import csv
 import io
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from curation.formats.rows import Rejection
 

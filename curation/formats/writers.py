@@ -8,8 +8,9 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from curation.records import Record, prompt_text
 
@@ -42,8 +43,7 @@ def _write_alpaca(records: list[Record], path: Path, extra: list[dict[str, Any]]
 
 def _write_jsonl(records: list[Record], path: Path, extra: list[dict[str, Any]]) -> None:
     with open(path, "w", encoding="utf-8") as handle:
-        for record, more in zip(records, extra):
-            handle.write(json.dumps(flat_row(record, more), ensure_ascii=False) + "\n")
+        handle.writelines(json.dumps(flat_row(record, more), ensure_ascii=False) + "\n" for record, more in zip(records, extra))
 
 
 def table_row(record: Record, extra: dict[str, Any]) -> dict[str, Any]:

@@ -12,10 +12,11 @@ import dataclasses
 import hashlib
 import json
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -157,7 +158,7 @@ def make_manifest(
     kept = selection.loc[selection["keep"], "id"].tolist()
     manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "method": method,
         "params": _plain(dict(params)),
         "seed": params.get("seed"),

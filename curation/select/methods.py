@@ -14,7 +14,8 @@ Ties are broken by record id, never by position, so a selection does not depend 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd

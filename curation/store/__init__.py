@@ -7,7 +7,7 @@ Entry point: :class:`Store`, opened from the settings. Each concept has its own 
 from __future__ import annotations
 
 from curation.config import Settings
-from curation.store.datasets import AlreadyExists, Datasets, DatasetInfo, NotFound
+from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, NotFound
 from curation.store.db import Database
 from curation.store.flags import FlagRow, Flags
 from curation.store.overrides import Decision, Overrides
@@ -26,6 +26,7 @@ __all__ = [
     "NotFound",
     "RaterSummary",
     "RatingRow",
+    "SelectionInfo",
     "Store",
     "TestSetInfo",
     "utcnow",
@@ -44,7 +45,7 @@ class Store:
         self.selections = Selections(self.db)
 
     @classmethod
-    def open(cls, settings: Settings) -> "Store":
+    def open(cls, settings: Settings) -> Store:
         return cls(settings.db_url)
 
     @property

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import functools
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, insert, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -104,9 +105,8 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed on success, rolled back on any error."""
-        with self._sessions() as session:
-            with session.begin():
-                yield session
+        with self._sessions() as session, session.begin():
+            yield session
 
     def bulk_insert(self, session: Session, model: Any, rows: list[dict[str, Any]], chunk: int = 5000) -> None:
         for start in range(0, len(rows), chunk):

@@ -5,10 +5,10 @@ Revises:
 Create Date: 2026-11-22 00:41:45.284733
 """
 
-from alembic import op
 import sqlalchemy as sa
-import curation.store.schema
+from alembic import op
 
+import curation.store.schema
 
 revision = '0001'
 down_revision = None
