@@ -10,6 +10,7 @@ import pytest
 from curation.cli import main
 from curation.config import Settings
 from curation.store import Store
+from curation.store.schema import Job
 
 ROWS = [
     {"instruction": "Tune the rhythm of the song.", "input": "", "output": "<nooutput>"},
@@ -99,3 +100,29 @@ def test_an_embedding_rule_without_embeddings_is_refused_in_one_sentence(
     assert capsys.readouterr().err.strip().endswith(
         "error: off_topic needs embeddings; run without --no-embeddings"
     )
+
+
+def test_flags_in_the_background_run_as_a_job_that_stores_the_hits(
+    store: Store, settings: Settings, pool_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--database-url", store.url, "--set", "jobs.poll_s=0.1"]
+    assert run_cli(settings, *base, "import", str(pool_file), "--name", "pool") == 0
+    capsys.readouterr()
+    code = run_cli(settings, *base, "flags", "--dataset", "pool", "--no-embeddings", "--background", "--wait",
+                   "--user", "lea")
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "job 1 started" in printed and "job 1: done" in printed
+    assert "placeholder 2" in printed.splitlines()
+    info = store.datasets.get("pool")
+    assert store.flags.counts(info.id) == {"placeholder": 2, "refusal": 1, "exact_duplicate": 1}
+    with store.db.session() as session:
+        job = session.get(Job, 1)
+        assert (job.kind, job.created_by) == ("flags", "lea")
+
+
+def test_flags_in_the_background_need_a_dataset(
+    settings: Settings, pool_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(settings, "flags", str(pool_file), "--background") != 0
+    assert "--dataset NAME" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -44,12 +45,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, help="write every hit to this .jsonl file (index, id, name, reason)")
     parser.add_argument("--rule", action="append", choices=RULE_ORDER, metavar="NAME",
                         help=f"run only this rule (repeatable): {', '.join(RULE_ORDER)}")
+    background = parser.add_argument_group("background (with --dataset)")
+    background.add_argument("--background", action="store_true", help="run as a job (see `jobs`) and print its id")
+    background.add_argument(
+        "--wait", action="store_true", help="with --background: wait for the job and print its counts"
+    )
+    background.add_argument("--user", default="", help="who started it (kept with the job)")
     parser.set_defaults(run=run_flags)
 
 
 def run_flags(args: argparse.Namespace, settings: Settings) -> int:
     if bool(args.input) == bool(args.dataset):
         raise CommandError("give either an input file or --dataset NAME (not both)")
+    if args.background:
+        return _start_job(args, settings)
     update, close = progress_bar(0, "flags")
     try:
         run = _flag_dataset(args, settings, update) if args.dataset else _flag_file(args, settings, update)
@@ -97,6 +106,32 @@ def _flag_dataset(args: argparse.Namespace, settings: Settings, update: Update) 
             found.setdefault(row.id, []).append(FlagHit(row.name, row.reason))
     hits = [found.get(record.id, []) for record in records]
     return FlagRun(f"dataset '{args.dataset}' (hits stored)", records, hits, list(counts))
+
+
+def _start_job(args: argparse.Namespace, settings: Settings) -> int:
+    """The same work as ``--dataset`` in a worker process whose state lives in the store."""
+    from curation import jobs
+
+    if not args.dataset:
+        raise CommandError("--background works on a workspace dataset: import the file, then use --dataset NAME")
+    params = {"dataset": args.dataset, "with_embeddings": not args.no_embeddings, "rules": args.rule}
+    store = open_store(settings)
+    try:
+        store.datasets.get(args.dataset)  # an unknown name fails here, in one sentence, not in the worker
+        job_id = jobs.start(store, settings, "flags", params, title=f"flags on {args.dataset}", created_by=args.user)
+        print(f"job {job_id} started: follow it with `python -m curation jobs show {job_id}`")
+        if not args.wait:
+            return 0
+        info = jobs.wait(store, settings, job_id, timeout_s=7 * 24 * 3600)
+    finally:
+        store.close()
+    print(f"job {job_id}: {info.state}")
+    if info.status != "done":
+        print(f"  {info.error or info.message}", file=sys.stderr)
+        return 1
+    for name, count in info.result["counts"].items():
+        print(f"{name} {count}")
+    return 0
 
 
 def _write_hits(path: Path, records: Sequence[Record], hits: list[list[FlagHit]]) -> int:
