@@ -13,6 +13,7 @@ from curation.textnorm import normalize_text
 
 REPO = Path(__file__).resolve().parent.parent
 VALID_PAIRS = REPO / "training" / "data" / "iqs" / "APE_valid_pairs.csv"
+ALPACA_POOL = REPO / "curation" / "data" / "pools" / "alpaca_random_9k.json"
 
 
 # ---------------------------------------------------------------- normalize_text
@@ -160,6 +161,94 @@ def test_to_0_5_is_monotone_and_bounded(scorer) -> None:  # type: ignore[no-unty
 @pytest.mark.slow  # loads the real scorer (once per module)
 def test_version_names_the_weights(scorer) -> None:  # type: ignore[no-untyped-def]
     assert scorer.version.startswith("iqs-minilm-") and len(scorer.version) > len("iqs-minilm-")
+
+
+# ---------------------------------------------------------------- lean path (minilm.py) vs transformers
+
+
+def _pool_records() -> list[dict[str, str]]:
+    """300 Alpaca records: the 150 longest with an Input (truncated at 256 tokens), then 150 ordinary ones."""
+    import json
+
+    records = json.loads(ALPACA_POOL.read_text(encoding="utf-8"))
+    size = lambda r: len(r["instruction"]) + len(r["input"]) + len(r["output"])
+    return sorted((r for r in records if r["input"]), key=size, reverse=True)[:150] + records[:150]
+
+
+def _formatted(records: list[dict[str, str]]) -> tuple[list[str], list[str]]:
+    from curation.raters.iqs import format_prompt, format_response
+
+    return [format_prompt(r["instruction"], r["input"]) for r in records], [
+        format_response(r["output"]) for r in records
+    ]
+
+
+@pytest.mark.slow  # imports transformers
+@pytest.mark.parametrize("max_length", [256, 64])
+def test_lean_tokenizer_matches_transformers(max_length: int) -> None:
+    from transformers import AutoTokenizer
+
+    from curation.raters.iqs import base_model_path
+    from curation.raters.minilm import load_tokenizer
+
+    prompts, responses = _formatted(_pool_records())
+    reference = AutoTokenizer.from_pretrained(str(base_model_path()))(
+        prompts, responses, truncation="longest_first", max_length=max_length
+    )
+    lean = load_tokenizer(base_model_path(), max_length).encode_batch(list(zip(prompts, responses)))
+    assert [e.ids for e in lean] == reference["input_ids"]
+    assert [e.type_ids for e in lean] == reference["token_type_ids"]
+    assert sum(len(e.ids) == max_length for e in lean) >= 10  # long records really were truncated
+
+
+@pytest.mark.slow  # loads the scorer in fp32 and a transformers BertModel
+def test_lean_scores_match_transformers_fp32() -> None:
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
+
+    from curation.raters.iqs import BUNDLED_WEIGHTS_DIR, HEAD_PREFIX, IQSScorer, base_model_path, mean_pool
+
+    records = _pool_records()[::30]  # 5 long records with an Input, 5 ordinary ones
+    prompts, responses = _formatted(records)
+    # Reference: transformers' BertModel with the shipped tensors overlaid (what the scorer did before minilm.py).
+    tensors = load_file(str(BUNDLED_WEIGHTS_DIR / "iqs.safetensors"))
+    encoder = AutoModel.from_pretrained(str(base_model_path()))
+    encoder.pooler = None
+    encoder.encoder.layer = encoder.encoder.layer[:6]
+    state = encoder.state_dict()
+    for name, value in tensors.items():
+        if not name.startswith(HEAD_PREFIX):
+            state[name].copy_(value.float())
+    encoder.eval()
+    head = torch.nn.Linear(384, 1)
+    head.load_state_dict({k[len(HEAD_PREFIX) :]: v.float() for k, v in tensors.items() if k.startswith(HEAD_PREFIX)})
+    tokenizer = AutoTokenizer.from_pretrained(str(base_model_path()))
+    batch = tokenizer(prompts, responses, truncation="longest_first", max_length=256, padding=True, return_tensors="pt")
+    ids, types, mask = batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]
+    with torch.inference_mode():
+        hidden = encoder(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+        reference = head(mean_pool(hidden, mask)).squeeze(-1).double().numpy()
+    scorer = IQSScorer.load(dtype="float32")
+    lean = scorer.score(
+        [r["instruction"] for r in records], [r["input"] for r in records], [r["output"] for r in records]
+    )
+    np.testing.assert_allclose(lean, reference, rtol=0, atol=1e-4)
+
+
+@pytest.mark.slow  # a fresh interpreter loads the real scorer
+def test_scoring_does_not_import_transformers() -> None:
+    # The point of minilm.py: importing transformers costs seconds of every `curation rate` run.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from curation.raters.iqs import IQSScorer; "
+        "IQSScorer.load().score(['Say hi.'], [''], ['Hi!']); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('transformers', 'sentence_transformers')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_bundled_weights_are_small() -> None:
