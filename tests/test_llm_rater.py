@@ -203,14 +203,14 @@ def test_the_key_comes_from_the_environment_or_secrets_toml_and_is_never_stored(
         out=str(tmp_path / "o.jsonl"),
         base_url=server.base_url,
     )
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-environment")
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key-from-environment")
     rate(request, fast, sqlite_store)
-    assert {hit.authorization for hit in server.hits} == {"Bearer sk-from-environment"}
+    assert {hit.authorization for hit in server.hits} == {"Bearer test-key-from-environment"}
 
     monkeypatch.delenv("OPENAI_API_KEY")
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".streamlit").mkdir()
-    (tmp_path / ".streamlit" / "secrets.toml").write_text('OPENAI_API_KEY = "sk-from-secrets"\n')
+    (tmp_path / ".streamlit" / "secrets.toml").write_text('OPENAI_API_KEY = "test-key-from-secrets"\n')
     rate(
         RateRequest(
             input=str(write_jsonl(tmp_path / "more.jsonl", records(2, "More"))),
@@ -220,10 +220,10 @@ def test_the_key_comes_from_the_environment_or_secrets_toml_and_is_never_stored(
         fast,
         sqlite_store,
     )
-    assert server.hits[-1].authorization == "Bearer sk-from-secrets"
+    assert server.hits[-1].authorization == "Bearer test-key-from-secrets"
 
     stored = json.dumps([c.request for c in call_rows(sqlite_store).values()])
-    assert "sk-from" not in stored and "sk-from" not in Path(tmp_path / "o.jsonl").read_text()
+    assert "test-key-from" not in stored and "test-key-from" not in Path(tmp_path / "o.jsonl").read_text()
 
 
 def test_an_azure_style_endpoint_gets_the_deployment_in_the_path_and_the_key_in_api_key(
