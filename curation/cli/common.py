@@ -1,4 +1,4 @@
-"""Small pieces every command uses: opening the store, progress bars, printing tables."""
+"""Small pieces every command uses: opening the store, reading input, background jobs, progress, tables."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from curation import jobs
 from curation.config import Settings
 from curation.formats import READ_FORMATS, ReadResult, parse_mapping, read_file
 from curation.store import Store
@@ -35,6 +36,32 @@ def read_input(path: Path, args: argparse.Namespace, settings: Settings) -> Read
         max_field_chars=settings.validation.max_field_chars,
         source=path.name,
     )
+
+
+def add_background_arguments(parser: argparse.ArgumentParser, what_wait_prints: str) -> None:
+    """``--background``, ``--wait`` and ``--user``: the same three wherever a command can run as a job."""
+    group = parser.add_argument_group("background")
+    group.add_argument("--background", action="store_true", help="run as a job (see `jobs`) and print its id")
+    group.add_argument("--wait", action="store_true", help=f"with --background: wait for the job and print {what_wait_prints}")
+    group.add_argument("--user", default="cli", help="who started it (kept with the job)")
+
+
+def start_background_job(
+    store: Store, settings: Settings, kind: str, params: dict[str, Any], title: str, args: argparse.Namespace
+) -> jobs.JobInfo | None:
+    """Start the job and say how to follow it; with ``--wait`` its final state, else None.
+
+    A job that did not finish well has its error printed here; the caller prints a done job's result.
+    """
+    job_id = jobs.start(store, settings, kind, params, title=title, created_by=args.user)
+    print(f"job {job_id} started: follow it with `python -m curation jobs show {job_id}`")
+    if not args.wait:
+        return None
+    info = jobs.wait(store, settings, job_id, timeout_s=7 * 24 * 3600)
+    print(f"job {job_id}: {info.state}")
+    if info.status != "done":
+        print(f"  {info.error or info.message}", file=sys.stderr)
+    return info
 
 
 def progress_bar(total: int, description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from curation.cli import CommandError
-from curation.cli.common import add_input_arguments, open_store, print_table, progress_bar, read_input
+from curation.cli.common import (
+    add_background_arguments,
+    add_input_arguments,
+    open_store,
+    print_table,
+    progress_bar,
+    read_input,
+    start_background_job,
+)
 from curation.config import Settings
 from curation.records import Record
 
@@ -45,12 +52,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, help="write every hit to this .jsonl file (index, id, name, reason)")
     parser.add_argument("--rule", action="append", choices=RULE_ORDER, metavar="NAME",
                         help=f"run only this rule (repeatable): {', '.join(RULE_ORDER)}")
-    background = parser.add_argument_group("background (with --dataset)")
-    background.add_argument("--background", action="store_true", help="run as a job (see `jobs`) and print its id")
-    background.add_argument(
-        "--wait", action="store_true", help="with --background: wait for the job and print its counts"
-    )
-    background.add_argument("--user", default="", help="who started it (kept with the job)")
+    add_background_arguments(parser, "its counts (needs --dataset)")
     parser.set_defaults(run=run_flags)
 
 
@@ -110,24 +112,18 @@ def _flag_dataset(args: argparse.Namespace, settings: Settings, update: Update) 
 
 def _start_job(args: argparse.Namespace, settings: Settings) -> int:
     """The same work as ``--dataset`` in a worker process whose state lives in the store."""
-    from curation import jobs
-
     if not args.dataset:
         raise CommandError("--background works on a workspace dataset: import the file, then use --dataset NAME")
     params = {"dataset": args.dataset, "with_embeddings": not args.no_embeddings, "rules": args.rule}
     store = open_store(settings)
     try:
         store.datasets.get(args.dataset)  # an unknown name fails here, in one sentence, not in the worker
-        job_id = jobs.start(store, settings, "flags", params, title=f"flags on {args.dataset}", created_by=args.user)
-        print(f"job {job_id} started: follow it with `python -m curation jobs show {job_id}`")
-        if not args.wait:
-            return 0
-        info = jobs.wait(store, settings, job_id, timeout_s=7 * 24 * 3600)
+        info = start_background_job(store, settings, "flags", params, f"flags on {args.dataset}", args)
     finally:
         store.close()
-    print(f"job {job_id}: {info.state}")
+    if info is None:
+        return 0
     if info.status != "done":
-        print(f"  {info.error or info.message}", file=sys.stderr)
         return 1
     for name, count in info.result["counts"].items():
         print(f"{name} {count}")

@@ -7,9 +7,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from curation import jobs
 from curation.cli import CommandError
-from curation.cli.common import add_input_arguments, open_store, progress_bar
+from curation.cli.common import (
+    add_background_arguments,
+    add_input_arguments,
+    open_store,
+    progress_bar,
+    start_background_job,
+)
 from curation.config import Settings
 from curation.raters.llm import EndpointRefused
 from curation.raters.run import RateError, RateRequest, RateSummary, estimate_request, rate
@@ -35,12 +40,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     llm.add_argument(
         "--dry-run", action="store_true", help="print the calls, tokens and cost it would take; call nothing"
     )
-    background = parser.add_argument_group("background")
-    background.add_argument("--background", action="store_true", help="run as a job (see `jobs`) and print its id")
-    background.add_argument(
-        "--wait", action="store_true", help="with --background: wait for the job and print its summary"
-    )
-    parser.add_argument("--user", default="cli", help="who started it (kept with the job)")
+    add_background_arguments(parser, "its summary")
     parser.set_defaults(run=run_rate)
 
 
@@ -102,15 +102,11 @@ def _print_warnings(message: str, level: str = "info") -> None:
 
 
 def _start_job(request: RateRequest, settings: Settings, store: Store, args: argparse.Namespace) -> int:
-    job_id = jobs.start(store, settings, "rate", request.as_params(), title=request.title(), created_by=args.user)
-    print(f"job {job_id} started: follow it with `python -m curation jobs show {job_id}`")
-    if not args.wait:
+    info = start_background_job(store, settings, "rate", request.as_params(), request.title(), args)
+    if info is None:
         return 0
-    info = jobs.wait(store, settings, job_id, timeout_s=7 * 24 * 3600)
-    print(f"job {job_id}: {info.state}")
-    if info.status == "done":
-        for line in RateSummary(**info.result).lines():
-            print(line)
-        return 0
-    print(f"  {info.error or info.message}", file=sys.stderr)
-    return 1
+    if info.status != "done":
+        return 1
+    for line in RateSummary(**info.result).lines():
+        print(line)
+    return 0
