@@ -12,21 +12,37 @@ from dataclasses import dataclass
 from typing import Any
 
 from curation.store import Store
+from curation.store.users import ROLES
+
+__all__ = ["ROLES", "AuthError", "Forbidden", "Person", "require"]
 
 # Leads manage people and spend money; annotators curate. Read-only use needs no entry here.
+# Voters (human study) only vote. Library calls that write check these with :func:`require`.
 PERMISSIONS: dict[str, tuple[str, ...]] = {
     "import": ("lead", "annotator"),
     "override": ("lead", "annotator"),
+    "export": ("lead", "annotator"),
     "run_job": ("lead", "annotator"),
-    # A paid LLM run costs real money: only a lead launches one.
+    # A paid LLM run costs real money: only a lead launches or resumes one.
     "run_paid_job": ("lead",),
     "cancel_any_job": ("lead",),
     "manage_accounts": ("lead",),
+    # Reading a path on the server (not an upload) exposes the machine's files.
+    "read_server_path": ("lead",),
+    "train": ("lead",),
+    "generate": ("lead",),
+    "judge": ("lead",),
+    "manage_studies": ("lead",),
+    "vote": ("lead", "annotator", "voter"),
 }
 
 
 class AuthError(ValueError):
     """A sign-in or account request that cannot be honoured; the message says why."""
+
+
+class Forbidden(PermissionError):
+    """The acting person may not do this; the message says who may."""
 
 
 @dataclass(frozen=True)
@@ -84,3 +100,12 @@ def refusal(person: Person | None, action: str, doing: str) -> str | None:
         allowed = " or ".join(PERMISSIONS.get(action, ())) or "nobody"
         return f"Only a {allowed} can {doing}; you are signed in as {person.role}."
     return None
+
+
+def require(person: Person | None, action: str, doing: str) -> Person:
+    """The check every library call that writes, spends or reads a server path makes first."""
+    reason = refusal(person, action, doing)
+    if reason is not None:
+        raise Forbidden(reason)
+    assert person is not None
+    return person

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from curation.store.db import Database
 from curation.store.schema import User
 
-ROLES = ("lead", "annotator")
+ROLES = ("lead", "annotator", "voter")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
