@@ -11,6 +11,7 @@ from typing import Any
 from curation import jobs
 from curation.config import Settings
 from curation.formats import READ_FORMATS, ReadResult, parse_mapping, read_file
+from curation.progress import ProgressFn
 from curation.store import Store
 
 INPUT_HELP = "JSON, JSONL, CSV, Parquet or a datasets directory"
@@ -64,19 +65,40 @@ def start_background_job(
     return info
 
 
-def progress_bar(total: int, description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
-    """A tqdm bar on stderr, driven by (done, total) callbacks as the library reports them."""
-    from tqdm import tqdm
+class _StageBar:
+    """tqdm bars on stderr, created with the first report; a new message starts a new bar (one per stage)."""
 
-    bar = tqdm(total=total, desc=description, unit="rec", file=sys.stderr, dynamic_ncols=True)
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self.stage: str | None = None
+        self.bar: Any = None
 
-    def update(done: int, new_total: int) -> None:
-        if new_total != bar.total:
-            bar.total = new_total
-        bar.n = done
-        bar.refresh()
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        stage = message or self.description
+        if self.bar is None or stage != self.stage:
+            from tqdm import tqdm
 
-    return update, bar.close
+            self.close()
+            self.bar = tqdm(total=total, desc=stage, unit="rec", file=sys.stderr, dynamic_ncols=True)
+            self.stage = stage
+        if total != self.bar.total:
+            self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def progress_bar(description: str = "") -> tuple[ProgressFn, Callable[[], None]]:
+    """A :data:`~curation.progress.ProgressFn` that draws on stderr, and the function that closes it.
+
+    Nothing is drawn until the library reports, so a command refused up front prints only its error.
+    ``description`` names the bar when a report carries no message.
+    """
+    bar = _StageBar(description)
+    return bar, bar.close
 
 
 def print_table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> None:
