@@ -28,10 +28,10 @@ from typing import Any, Self
 _FAULT = re.compile(r"@(429|500|badjson)x(\d+)")
 _SCORE = re.compile(r"@score=(\d+(?:\.\d+)?)")
 _VICUNA = re.compile(r"Assistant 1's Answer\]\n(.*?)\n\n\[The End of Assistant 1's Answer\].*?"
-                     r"Assistant 2's Answer\]\n(.*?)\n\n\[The End of Assistant 2's Answer\]", re.S)
+                     r"Assistant 2's Answer\]\n(.*?)\n\n\[The End of Assistant 2's Answer\]", re.DOTALL)
 _ZHENG = re.compile(r"Assistant A's Answer\]\n(.*?)\n\[The End of Assistant A's Answer\].*?"
-                    r"Assistant B's Answer\]\n(.*?)\n\[The End of Assistant B's Answer\]", re.S)
-_PANDALM = re.compile(r"### Response 1:\n(.*?)\n\n### Response 2:\n(.*?)\n\n### Evaluation:", re.S)
+                    r"Assistant B's Answer\]\n(.*?)\n\[The End of Assistant B's Answer\]", re.DOTALL)
+_PANDALM = re.compile(r"### Response 1:\n(.*?)\n\n### Response 2:\n(.*?)\n\n### Evaluation:", re.DOTALL)
 
 
 @dataclass(frozen=True)
