@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import threading
-
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta

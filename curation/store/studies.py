@@ -330,11 +330,10 @@ class Studies:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """One write transaction; on SQLite it takes the write lock first (BEGIN IMMEDIATE)."""
-        with self.db.engine.connect() as conn:
-            with conn.begin():
-                if self.db.dialect == "sqlite":  # pysqlite would only begin (deferred) at the first write
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                yield conn
+        with self.db.engine.connect() as conn, conn.begin():
+            if self.db.dialect == "sqlite":  # pysqlite would only begin (deferred) at the first write
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
 
     def _retry(self, attempt: Callable[[], T], tries: int = 8) -> T:
         """Run ``attempt`` again after a deadlock or a lost unique race (PostgreSQL's answer to contention)."""

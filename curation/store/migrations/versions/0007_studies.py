@@ -10,7 +10,6 @@ from alembic import op
 
 import curation.store.schema
 
-
 revision = '0007_studies'
 down_revision = '0001'
 branch_labels = None
