@@ -23,6 +23,7 @@ from curation.studio_auth import Forbidden, Person, require
 __all__ = [
     "Answers",
     "Assignment",
+    "Forbidden",
     "LeaseLost",
     "StudyError",
     "StudyInfo",
