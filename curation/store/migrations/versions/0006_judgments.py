@@ -1,7 +1,7 @@
 """judge runs and judgments (pairwise judges, both orders)
 
 Revision ID: 0006_judgments
-Revises: 0001
+Revises: 0007_studies
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import curation.store.schema
 
 revision = "0006_judgments"
-down_revision = "0001"
+down_revision = "0007_studies"
 branch_labels = None
 depends_on = None
 
