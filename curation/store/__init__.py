@@ -10,10 +10,12 @@ from curation.config import Settings
 from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, NotFound
 from curation.store.db import Database
 from curation.store.flags import FlagRow, Flags
+from curation.store.judgments import JudgmentRow, Judgments, RunInfo, RunSpec
 from curation.store.overrides import Decision, Overrides
 from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
 from curation.store.selections import SelectionInfo, Selections
+from curation.store.studies import Studies
 from curation.store.testsets import TestSetInfo, TestSets
 from curation.store.users import Account, Users
 
@@ -23,9 +25,12 @@ __all__ = [
     "DatasetInfo",
     "Decision",
     "FlagRow",
+    "JudgmentRow",
     "NotFound",
     "RaterSummary",
     "RatingRow",
+    "RunInfo",
+    "RunSpec",
     "SelectionInfo",
     "Store",
     "TestSetInfo",
@@ -43,6 +48,8 @@ class Store:
         self.users = Users(self.db)
         self.testsets = TestSets(self.db)
         self.selections = Selections(self.db)
+        self.judgments = Judgments(self.db)
+        self.studies = Studies(self.db)
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
