@@ -66,23 +66,25 @@ def start_background_job(
 
 
 class _StageBar:
-    """tqdm bars on stderr, created with the first report; a new message starts a new bar (one per stage)."""
+    """tqdm bars on stderr, created with the first report; the message names the bar.
+
+    A new stage (its total changes, or its count starts again) closes the bar and opens the next, so
+    "embedding 0..n" then "clustering 0..1" draw as two bars rather than one that jumps back.
+    """
 
     def __init__(self, description: str) -> None:
         self.description = description
-        self.stage: str | None = None
         self.bar: Any = None
 
     def __call__(self, done: int, total: int, message: str = "") -> None:
-        stage = message or self.description
-        if self.bar is None or stage != self.stage:
+        text = message or self.description
+        if self.bar is None or total != self.bar.total or done < self.bar.n:
             from tqdm import tqdm
 
             self.close()
-            self.bar = tqdm(total=total, desc=stage, unit="rec", file=sys.stderr, dynamic_ncols=True)
-            self.stage = stage
-        if total != self.bar.total:
-            self.bar.total = total
+            self.bar = tqdm(total=total, desc=text, unit="rec", file=sys.stderr, dynamic_ncols=True)
+        elif text != self.bar.desc:
+            self.bar.set_description(text, refresh=False)
         self.bar.n = done
         self.bar.refresh()
 
