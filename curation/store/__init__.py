@@ -11,6 +11,7 @@ from curation.store.calls import CallRow, Calls
 from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, NotFound
 from curation.store.db import Database
 from curation.store.flags import FlagRow, Flags
+from curation.store.judgments import JudgmentRow, Judgments, RunInfo, RunSpec
 from curation.store.overrides import Decision, Overrides
 from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
@@ -26,9 +27,12 @@ __all__ = [
     "DatasetInfo",
     "Decision",
     "FlagRow",
+    "JudgmentRow",
     "NotFound",
     "RaterSummary",
     "RatingRow",
+    "RunInfo",
+    "RunSpec",
     "SelectionInfo",
     "Store",
     "TestSetInfo",
@@ -47,6 +51,7 @@ class Store:
         self.users = Users(self.db)
         self.testsets = TestSets(self.db)
         self.selections = Selections(self.db)
+        self.judgments = Judgments(self.db)
         self.studies = Studies(self.db)
 
     @classmethod
