@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from curation.cli import CommandError
@@ -16,6 +15,7 @@ from curation.cli.common import (
     start_background_job,
 )
 from curation.config import Settings
+from curation.progress import ProgressFn
 from curation.raters.llm import EndpointRefused, EndpointUnreachable
 from curation.raters.run import (
     RateError,
@@ -90,11 +90,11 @@ def run_rate(args: argparse.Namespace, settings: Settings) -> int:
         if args.background:
             return _start_job(request, settings, store, args, person)
         authorize(request, settings, person)
-        bar = _LazyBar()
+        progress, close = progress_bar("rating")
         try:
-            summary = rate(request, settings, store, progress=bar.update, log=_print_warnings)
+            summary = rate(request, settings, store, progress=_after_first_record(progress), log=_print_warnings)
         finally:
-            bar.close()
+            close()
     except EndpointUnreachable as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -113,23 +113,14 @@ def exit_code(summary: RateSummary) -> int:
     return 1 if summary.error else 0
 
 
-class _LazyBar:
-    """A progress bar that appears with the first record rated, so a refused request prints only its error."""
+def _after_first_record(progress: ProgressFn) -> ProgressFn:
+    """No bar before a record is rated: an endpoint where nothing listens fails with one line, no bar."""
 
-    def __init__(self) -> None:
-        self._update: Callable[[int, int], None] | None = None
-        self._close: Callable[[], None] | None = None
+    def report(done: int, total: int, message: str = "") -> None:
+        if done:
+            progress(done, total, message)
 
-    def update(self, done: int, total: int, _message: str = "") -> None:
-        if self._update is None and done == 0:
-            return  # nothing rated yet: an endpoint that is not there fails before any bar is drawn
-        if self._update is None:
-            self._update, self._close = progress_bar(total, "rating")
-        self._update(done, total)
-
-    def close(self) -> None:
-        if self._close is not None:
-            self._close()
+    return report
 
 
 def _print_warnings(message: str, level: str = "info") -> None:
