@@ -83,8 +83,10 @@ def _stacked(labels: list[str], counts: list[dict[str, int]], title: str, height
             hovertemplate="%{customdata[0]}: %{customdata[2]} " + outcome + " (%{x:.0f}%)<extra></extra>",
         )
     figure.update_layout(barmode="stack", title=title, height=height, xaxis_title="% of items",
-                         yaxis={"autorange": "reversed"}, legend={"orientation": "h", "y": -0.15},
-                         margin={"l": 10, "r": 10, "t": 40, "b": 10})
+                         yaxis={"autorange": "reversed"},
+                         legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1.0, "xanchor": "right",
+                                 "traceorder": "normal"},
+                         margin={"l": 10, "r": 10, "t": 60, "b": 10})
     return figure
 
 
