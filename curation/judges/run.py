@@ -256,11 +256,18 @@ def run_details(run: RunInfo) -> dict[str, Any]:
 
 
 def write_outputs(out: Path, rows: Sequence[JudgmentRow], summary: dict[str, Any]) -> None:
-    """``judgments.jsonl`` (one line per item and order) and ``summary.json``, each replaced atomically."""
+    """``judgments.jsonl`` (one line per item and order), ``verdicts.jsonl`` (one per decided item) and
+    ``summary.json``, each replaced atomically."""
     out.mkdir(parents=True, exist_ok=True)
-    outcomes = {item.item_id: item.outcome for item in item_results(rows, ORDERS)}
+    items = item_results(rows, ORDERS)
+    outcomes = {item.item_id: item.outcome for item in items}
     lines = [json.dumps(_judgment_line(row, outcomes[row.item_id]), ensure_ascii=False) for row in rows]
     _write_atomic(out / "judgments.jsonl", "".join(line + "\n" for line in lines))
+    # One verdict per decided item, from A's side: what `curation study results --judgments` reads.
+    judge = f"{summary.get('judge', 'judge')}:{summary.get('judge_model', '')}"
+    verdicts = [json.dumps({"id": i.item_id, "verdict": i.outcome, "judge": judge, "category": i.category})
+                for i in items if i.outcome in ("win", "tie", "lose")]
+    _write_atomic(out / "verdicts.jsonl", "".join(line + "\n" for line in verdicts))
     _write_atomic(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
 
 
