@@ -23,6 +23,7 @@ from curation.judges.pairs import REFERENCE, Pair, PairingError, pair_answers, p
 from curation.judges.rule import ORDERS, outcome_for_a, winner_model
 from curation.judges.stats import item_results, summarize
 from curation.llm import CallResult, LLMClient, estimate_prompt_tokens, price_per_million, request_key
+from curation.llm.client import is_paid  # one rule: an unknown price counts as paid
 from curation.progress import ProgressFn
 from curation.raters.writer import BatchWriter
 from curation.store import JudgmentRow, RunInfo, RunSpec, Store
@@ -331,12 +332,6 @@ class JudgeCost:
             lines.append(f"  cost: ≤ ${self.cost_usd_max:.4f} at most")
         lines.append("nothing was sent")
         return lines
-
-
-def is_paid(model: str, prices: dict[str, list[float]]) -> bool:
-    """A judge run spends money unless its model is known to be free (price 0 in llm.prices)."""
-    price = price_per_million(model, prices)
-    return price is None or price[0] > 0 or price[1] > 0
 
 
 def estimate_cost(request: JudgeRequest, settings: Settings, store: Store) -> JudgeCost:
