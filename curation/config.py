@@ -85,7 +85,7 @@ class EndpointConfig(Section):
     # Name of the environment variable (or secrets.toml key) holding the API key.
     api_key_name: str = "OPENAI_API_KEY"
     # Base URLs that may receive that key (a lead's setting). Empty: only base_url above. Any other
-    # endpoint (a model or URL typed into the Rate page, --base-url) is called without the key.
+    # endpoint (a model or URL typed into the Rate or Compare page, --base-url) is called without the key.
     key_base_urls: list[str] = Field(default_factory=list)
     # Azure OpenAI: an api-version (e.g. "2024-10-21") switches to Azure's addressing. base_url is then
     # the resource (https://NAME.openai.azure.com), model the deployment name, the key an api-key header.
