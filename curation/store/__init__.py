@@ -10,6 +10,7 @@ from curation.config import Settings
 from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, NotFound
 from curation.store.db import Database
 from curation.store.flags import FlagRow, Flags
+from curation.store.models import ModelInfo, Models
 from curation.store.overrides import Decision, Overrides
 from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
@@ -23,6 +24,7 @@ __all__ = [
     "DatasetInfo",
     "Decision",
     "FlagRow",
+    "ModelInfo",
     "NotFound",
     "RaterSummary",
     "RatingRow",
@@ -43,6 +45,7 @@ class Store:
         self.users = Users(self.db)
         self.testsets = TestSets(self.db)
         self.selections = Selections(self.db)
+        self.models = Models(self.db)
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
