@@ -127,10 +127,10 @@ def _train(config: RunConfig, preset: Preset, device: Device, out: Path, data: T
     weights = "" if status == "cancelled" else save_weights(trainer, tokenizer, out, preset)
     result = _result(trainer, status, out, weights, duration, preset, device)
     if device.is_main:
-        (out / RESULT_FILE).write_text(json.dumps({**result.to_dict(), **run_info, "data_hash": data.data_hash,
-                                                   "base_model_path": base_path}, indent=2) + "\n", encoding="utf-8")
         if registry:
             result.model_id = registry.finished(result)
+        (out / RESULT_FILE).write_text(json.dumps({**result.to_dict(), **run_info, "data_hash": data.data_hash,
+                                                   "base_model_path": base_path}, indent=2) + "\n", encoding="utf-8")
     return result
 
 
