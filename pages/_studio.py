@@ -7,9 +7,9 @@ that has not changed; the store connection is one per database URL for the whole
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -18,6 +18,7 @@ import streamlit as st
 from curation import explore, jobs
 from curation.config import ConfigError, Settings, load_settings
 from curation.demo import build_demo
+from curation.select import DEFAULT_SCALE
 from curation.store import DatasetInfo, Store
 from curation.studio_auth import (
     AuthError,
@@ -32,6 +33,7 @@ from curation.studio_auth import (
 
 PERSON_KEY = "studio_person"
 DATASET_KEY = "studio_dataset"
+SCALE_KEY = "studio_scale"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -213,6 +215,30 @@ def _add_account_form(lead: Person) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------
+# Navigation: which pages the signed-in person sees
+
+
+def navigation_pages() -> list[Any]:
+    """The pages for the signed-in person's role: a voter gets only Vote (no data, no model names)."""
+    someone = person()
+    vote = functools.partial(st.Page, "pages/vote.py", title="Vote", icon=":material/how_to_vote:")
+    if someone is not None and someone.role == "voter":
+        return [vote(default=True)]
+    pages = [
+        st.Page("pages/data.py", title="Data", icon=":material/database:", default=True),
+        st.Page("pages/rate.py", title="Rate", icon=":material/grade:"),
+        st.Page("pages/explore.py", title="Explore", icon=":material/bar_chart:"),
+        st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
+        st.Page("pages/export.py", title="Export", icon=":material/download:"),
+    ]
+    if someone is not None and someone.may("vote"):
+        pages.append(vote())
+    if someone is not None and someone.may("manage_studies"):
+        pages.append(st.Page("pages/study_results.py", title="Studies", icon=":material/groups:"))
+    return pages
+
+
+# ----------------------------------------------------------------------------------------------------
 # The dataset being looked at (shared by all pages)
 
 
@@ -268,16 +294,18 @@ def flags(url: str, dataset_id: int, version: Any) -> pd.DataFrame:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def scores(url: str, dataset_id: int, created_at: Any, version: Any, rater: str, rater_version: str) -> explore.Scores:
+def scores(url: str, dataset_id: int, created_at: Any, version: Any, rater: str, rater_version: str,
+           scale: str = DEFAULT_SCALE) -> explore.Scores:
     frame = ratings(url, dataset_id, version)
     chosen = frame[(frame["rater"] == rater) & (frame["rater_version"] == rater_version)]
-    return explore.align_scores(examples(url, dataset_id, created_at), chosen)
+    return explore.align_scores(examples(url, dataset_id, created_at), chosen, scale=scale)
 
 
 @st.cache_resource(show_spinner="Preparing the table…", max_entries=8)
-def example_table(url: str, dataset_id: int, created_at: Any, version: Any, flag_version: Any) -> pd.DataFrame:
+def example_table(url: str, dataset_id: int, created_at: Any, version: Any, flag_version: Any,
+                  scale: str = DEFAULT_SCALE) -> pd.DataFrame:
     return explore.example_table(examples(url, dataset_id, created_at), ratings(url, dataset_id, version),
-                                 flags(url, dataset_id, flag_version))
+                                 flags(url, dataset_id, flag_version), scale)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -312,6 +340,11 @@ def map_marker(info: DatasetInfo) -> int:
 def dataset_map(info: DatasetInfo, marker: int) -> pd.DataFrame | None:
     """The dataset's cached map (id, x, y, cluster, cluster_name), None until a map job has run."""
     return _map_for(store().url, info.id, info.created_at, marker)
+
+
+def score_scale() -> str:
+    """The scale every page shows and thresholds scores on: 0–5 unless raw scores were asked for on Explore."""
+    return st.session_state.get(SCALE_KEY, DEFAULT_SCALE)
 
 
 def ratings_version() -> Any:
@@ -446,12 +479,3 @@ def running_job(kind: str, dataset: str) -> jobs.JobInfo | None:
         if job.params.get("dataset") == dataset and job.status in ("queued", "running") and not job.stale:
             return job
     return None
-
-
-def progress_callback(text: str) -> Callable[[int, int], None]:
-    bar = st.progress(0.0, text=text)
-
-    def update(done: int, total: int) -> None:
-        bar.progress(min(done / total, 1.0) if total else 0.0, text=f"{text} {done:,}/{total:,}")
-
-    return update

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from curation.cli import CommandError
@@ -66,33 +65,16 @@ def run_rate(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         if args.background:
             return _start_job(request, settings, store, args)
-        bar = _LazyBar()
+        progress, close = progress_bar("rating")
         try:
-            summary = rate(request, settings, store, progress=bar.update, log=_print_warnings)
+            summary = rate(request, settings, store, progress=progress, log=_print_warnings)
         finally:
-            bar.close()
+            close()
     except (RateError, EndpointRefused) as err:
         raise CommandError(str(err)) from err
     for line in summary.lines():
         print(line)
     return 0
-
-
-class _LazyBar:
-    """A progress bar that appears with the first progress report, so a refused request prints only its error."""
-
-    def __init__(self) -> None:
-        self._update: Callable[[int, int], None] | None = None
-        self._close: Callable[[], None] | None = None
-
-    def update(self, done: int, total: int) -> None:
-        if self._update is None:
-            self._update, self._close = progress_bar(total, "rating")
-        self._update(done, total)
-
-    def close(self) -> None:
-        if self._close is not None:
-            self._close()
 
 
 def _print_warnings(message: str, level: str = "info") -> None:

@@ -10,11 +10,13 @@ from curation.config import Settings
 from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, NotFound
 from curation.store.db import Database
 from curation.store.flags import FlagRow, Flags
+from curation.store.judgments import JudgmentRow, Judgments, RunInfo, RunSpec
 from curation.store.models import ModelInfo, Models
 from curation.store.overrides import Decision, Overrides
 from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
 from curation.store.selections import SelectionInfo, Selections
+from curation.store.studies import Studies
 from curation.store.testsets import TestSetInfo, TestSets
 from curation.store.users import Account, Users
 
@@ -24,10 +26,13 @@ __all__ = [
     "DatasetInfo",
     "Decision",
     "FlagRow",
+    "JudgmentRow",
     "ModelInfo",
     "NotFound",
     "RaterSummary",
     "RatingRow",
+    "RunInfo",
+    "RunSpec",
     "SelectionInfo",
     "Store",
     "TestSetInfo",
@@ -46,6 +51,8 @@ class Store:
         self.testsets = TestSets(self.db)
         self.selections = Selections(self.db)
         self.models = Models(self.db)
+        self.judgments = Judgments(self.db)
+        self.studies = Studies(self.db)
 
     @classmethod
     def open(cls, settings: Settings) -> Store:

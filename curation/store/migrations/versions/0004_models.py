@@ -1,7 +1,7 @@
 """model registry: one row per fine-tuned model
 
 Revision ID: 0004_models
-Revises: 0001
+Revises: 0006_judgments
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import curation.store.schema
 
 revision = "0004_models"
-down_revision = "0001"
+down_revision = "0006_judgments"
 branch_labels = None
 depends_on = None
 
