@@ -48,13 +48,21 @@ def add_background_arguments(parser: argparse.ArgumentParser, what_wait_prints: 
 
 
 def start_background_job(
-    store: Store, settings: Settings, kind: str, params: dict[str, Any], title: str, args: argparse.Namespace
+    store: Store,
+    settings: Settings,
+    kind: str,
+    params: dict[str, Any],
+    title: str,
+    args: argparse.Namespace,
+    start: Callable[[], int] | None = None,
 ) -> jobs.JobInfo | None:
     """Start the job and say how to follow it; with ``--wait`` its final state, else None.
 
-    A job that did not finish well has its error printed here; the caller prints a done job's result.
+    ``start`` replaces ``jobs.start`` when the job is launched through a library call that checks who
+    launches it (e.g. :func:`curation.raters.run.start_rating`). A job that did not finish well has its
+    error printed here; the caller prints a done job's result.
     """
-    job_id = jobs.start(store, settings, kind, params, title=title, created_by=args.user)
+    job_id = start() if start else jobs.start(store, settings, kind, params, title=title, created_by=args.user)
     print(f"job {job_id} started: follow it with `python -m curation jobs show {job_id}`")
     if not args.wait:
         return None
