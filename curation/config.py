@@ -159,6 +159,19 @@ class StudioConfig:
 
 
 @dataclass
+class AuthConfig:
+    # The role of an OIDC identity without a store account of its name. "voter" (only votes in human
+    # studies) is the least privilege: a stranger who can sign in at the provider cannot import, override,
+    # export or start jobs until a lead gives them a role (`users add NAME --role annotator`).
+    oidc_default_role: str = "voter"
+    # After this many consecutive failed sign-ins for one name, each next attempt waits backoff_s,
+    # doubling per further failure up to backoff_max_s (kept in the store: holds across processes).
+    max_failures: int = 5
+    backoff_s: float = 30.0
+    backoff_max_s: float = 900.0
+
+
+@dataclass
 class Settings:
     workspace: Path = Path("workspace")
     database_url: str = ""  # empty means SQLite in the workspace
@@ -171,6 +184,7 @@ class Settings:
     jobs: JobConfig = field(default_factory=JobConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     studio: StudioConfig = field(default_factory=StudioConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
     # Where the values came from, so a worker process can be given the same configuration.
     config_file: str = ""
     overrides: list[str] = field(default_factory=list)

@@ -7,12 +7,13 @@ Entry point: :class:`Store`, opened from the settings. Each concept has its own 
 from __future__ import annotations
 
 from curation.config import Settings
-from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, NotFound
+from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, InvalidName, NotFound
 from curation.store.db import Database
 from curation.store.flags import FlagRow, Flags
 from curation.store.overrides import Decision, Overrides
 from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
+from curation.store.schema_security import SetupToken, SignInFailure  # noqa: F401 (their tables)
 from curation.store.selections import SelectionInfo, Selections
 from curation.store.testsets import TestSetInfo, TestSets
 from curation.store.users import Account, Users
@@ -23,6 +24,7 @@ __all__ = [
     "DatasetInfo",
     "Decision",
     "FlagRow",
+    "InvalidName",
     "NotFound",
     "RaterSummary",
     "RatingRow",
