@@ -190,7 +190,8 @@ def _first_lead_form() -> None:
             "`python -m curation users add NAME --role lead` on the studio's machine).")
     with st.form("first_lead"):
         name = st.text_input("Name", key="first_lead_name")
-        password = st.text_input("Password (8 characters or more)", type="password", key="first_lead_password")
+        password = st.text_input("Password", type="password", key="first_lead_password",
+                                 help="8 characters or more")
         token = st.text_input("One-time setup token", type="password", key="first_lead_token")
         if st.form_submit_button("Create lead account"):
             try:
