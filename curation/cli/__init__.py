@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "curation.cli.map",
     "curation.cli.rate",
     "curation.cli.select",
+    "curation.cli.study",
     "curation.cli.users",
 )
 

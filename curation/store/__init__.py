@@ -15,6 +15,7 @@ from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
 from curation.store.schema_security import SetupToken, SignInFailure  # noqa: F401 (their tables)
 from curation.store.selections import SelectionInfo, Selections
+from curation.store.studies import Studies
 from curation.store.testsets import TestSetInfo, TestSets
 from curation.store.users import Account, Users
 
@@ -45,6 +46,7 @@ class Store:
         self.users = Users(self.db)
         self.testsets = TestSets(self.db)
         self.selections = Selections(self.db)
+        self.studies = Studies(self.db)
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
