@@ -104,6 +104,31 @@ class LLMConfig(Section):
     )
 
 
+class JudgeConfig(Section):
+    """Pairwise judges (METHODS.md §2): the endpoint that judges and how it is called."""
+
+    judge: str = "vicuna"  # vicuna | zheng | pandalm
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = "gpt-4"
+    api_key_name: str = "OPENAI_API_KEY"
+    api_version: str = ""  # set: Azure-style endpoint, as for [llm]
+    concurrency: int = 16
+    timeout_s: float = 120.0
+    max_retries: int = 6
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    # AlpaGasus judged at temperature 0; FastChat allowed 1,024 review tokens (2,048 for the pairwise prompt).
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    # PandaLM is served as a plain completion model; "chat" sends its prompt as one user message instead.
+    pandalm_endpoint: str = "completions"
+    pandalm_max_tokens: int = 512
+    # Extra body fields for PandaLM's decoding, e.g. vLLM's {"use_beam_search": true, "best_of": 4,
+    # "repetition_penalty": 1.2}; empty by default because strict servers reject unknown fields.
+    pandalm_extra_body: dict[str, Any] = Field(default_factory=dict)
+    bootstrap_samples: int = 1000
+
+
 class FlagConfig(Section):
     placeholder_outputs: list[str] = Field(
         default_factory=lambda: ["<nooutput>", "no output required", "n/a", "none", "no output", "-"]
@@ -175,6 +200,7 @@ class Settings(Section):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     iqs: IQSConfig = Field(default_factory=IQSConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
     flags: FlagConfig = Field(default_factory=FlagConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     jobs: JobConfig = Field(default_factory=JobConfig)

@@ -10,6 +10,7 @@ from curation.config import Settings
 from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, InvalidName, NotFound
 from curation.store.db import Database
 from curation.store.flags import FlagRow, Flags
+from curation.store.judgments import JudgmentRow, Judgments, RunInfo, RunSpec
 from curation.store.overrides import Decision, Overrides
 from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
@@ -26,9 +27,12 @@ __all__ = [
     "Decision",
     "FlagRow",
     "InvalidName",
+    "JudgmentRow",
     "NotFound",
     "RaterSummary",
     "RatingRow",
+    "RunInfo",
+    "RunSpec",
     "SelectionInfo",
     "Store",
     "TestSetInfo",
@@ -46,6 +50,7 @@ class Store:
         self.users = Users(self.db)
         self.testsets = TestSets(self.db)
         self.selections = Selections(self.db)
+        self.judgments = Judgments(self.db)
         self.studies = Studies(self.db)
 
     @classmethod
