@@ -83,6 +83,9 @@ class LLMConfig(Section):
     model: str = "gpt-4"
     # Name of the environment variable (or secrets.toml key) holding the API key.
     api_key_name: str = "OPENAI_API_KEY"
+    # Base URLs that may receive that key (a lead's setting). Empty: only base_url above. Any other
+    # endpoint (a model or URL typed into the Rate page, --base-url) is called without the key.
+    key_base_urls: list[str] = Field(default_factory=list)
     # Azure OpenAI: an api-version (e.g. "2024-10-21") switches to Azure's addressing. base_url is then
     # the resource (https://NAME.openai.azure.com), model the deployment name, the key an api-key header.
     api_version: str = ""
@@ -93,7 +96,8 @@ class LLMConfig(Section):
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     max_tokens: int = 256
-    # USD per million tokens: model -> [prompt, completion]. Unknown models cost 0.
+    # USD per million tokens: model -> [prompt, completion]. A model not listed has an unknown cost and
+    # counts as paid (only a lead launches it); list a local model with [0, 0] to make it free.
     prices: dict[str, list[float]] = Field(
         default_factory=lambda: {
             "gpt-4": [30.0, 60.0],

@@ -7,6 +7,7 @@ Entry point: :class:`Store`, opened from the settings. Each concept has its own 
 from __future__ import annotations
 
 from curation.config import Settings
+from curation.store.calls import CallRow, Calls
 from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, InvalidName, NotFound
 from curation.store.db import Database
 from curation.store.flags import FlagRow, Flags
@@ -23,6 +24,7 @@ from curation.store.users import Account, Users
 __all__ = [
     "Account",
     "AlreadyExists",
+    "CallRow",
     "DatasetInfo",
     "Decision",
     "FlagRow",
@@ -45,6 +47,7 @@ class Store:
         self.db = Database(url, run_migrations=run_migrations)
         self.datasets = Datasets(self.db)
         self.ratings = Ratings(self.db)
+        self.calls = Calls(self.db)
         self.flags = Flags(self.db)
         self.overrides = Overrides(self.db)
         self.users = Users(self.db)
