@@ -115,6 +115,9 @@ class JudgeConfig(Section):
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str = "gpt-4"
     api_key_name: str = "OPENAI_API_KEY"
+    # Base URLs that may receive that key, as for [llm]. Empty: only base_url above; any other endpoint
+    # (typed on the Compare page or given as --base-url) is called without the key.
+    key_base_urls: list[str] = Field(default_factory=list)
     api_version: str = ""  # set: Azure-style endpoint, as for [llm]
     concurrency: int = 16
     timeout_s: float = 120.0

@@ -1,7 +1,7 @@
 """sign-in back-off and one-time setup tokens
 
 Revision ID: 0003_security
-Revises: 0006_judgments
+Revises: 0004_models
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import curation.store.schema
 
 revision = "0003_security"
-down_revision = "0006_judgments"
+down_revision = "0004_models"
 branch_labels = None
 depends_on = None
 
