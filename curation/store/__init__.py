@@ -12,6 +12,7 @@ from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, NotFou
 from curation.store.db import Database
 from curation.store.flags import FlagRow, Flags
 from curation.store.judgments import JudgmentRow, Judgments, RunInfo, RunSpec
+from curation.store.models import ModelInfo, Models
 from curation.store.overrides import Decision, Overrides
 from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
@@ -28,6 +29,7 @@ __all__ = [
     "Decision",
     "FlagRow",
     "JudgmentRow",
+    "ModelInfo",
     "NotFound",
     "RaterSummary",
     "RatingRow",
@@ -51,6 +53,7 @@ class Store:
         self.users = Users(self.db)
         self.testsets = TestSets(self.db)
         self.selections = Selections(self.db)
+        self.models = Models(self.db)
         self.judgments = Judgments(self.db)
         self.studies = Studies(self.db)
 
