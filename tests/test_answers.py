@@ -152,10 +152,10 @@ def test_batched_greedy_answers_equal_one_at_a_time(sqlite_store: Store, setting
     decoding = Decoding(max_new_tokens=10, dtype="float32")
     spec = resolve_model(tiny_model, fast(settings))
     answers: dict[int, dict[str, str]] = {1: {}, 6: {}}
-    for size in answers:
+    for size, outputs in answers.items():
         generator = LocalGenerator.load(spec, settings)
         generator.batch_size = size
-        generator.run(items, decoding, lambda batch, size=size: answers[size].update(
+        generator.run(items, decoding, lambda batch, outputs=outputs: outputs.update(
             {g.item.item_id: g.output for g in batch}))
     assert answers[6] == answers[1] and len(answers[1]) == 6
 

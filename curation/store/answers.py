@@ -66,8 +66,8 @@ class Answers:
         with self.db.session() as session:
             for start in range(0, len(values), 1000):
                 statement = insert(Answer).values(values[start : start + 1000])
-                result = session.execute(statement.on_conflict_do_nothing(index_elements=list(KEY_COLUMNS)))
-                added += max(result.rowcount or 0, 0)
+                statement = statement.on_conflict_do_nothing(index_elements=list(KEY_COLUMNS)).returning(Answer.id)
+                added += len(session.execute(statement).all())  # rowcount is not reliable across drivers
         return added
 
     def answered_ids(self, model_id: str, testset: str, decoding_hash: str) -> set[str]:
