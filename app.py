@@ -25,6 +25,7 @@ navigation = st.navigation(
         st.Page("pages/explore.py", title="Explore", icon=":material/bar_chart:"),
         st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
         st.Page("pages/export.py", title="Export", icon=":material/download:"),
+        st.Page("pages/answers.py", title="Answers", icon=":material/forum:"),
     ]
 )
 # Each page opens with studio.page(title): the demo check and the sidebar (who is acting) render from

@@ -13,7 +13,7 @@ from typing import Any
 
 from curation.answers.decoding import Decoding, sha256, user_text
 from curation.answers.items import AnswerItem
-from curation.answers.models import SMOLLM2, ModelSpec, smollm2_folder
+from curation.answers.models import SMOLLM2, ModelError, ModelSpec, smollm2_folder
 from curation.config import Settings, secret
 from curation.llm import EndpointOptions, LLMClient
 from curation.store import Store
@@ -59,9 +59,16 @@ class LocalGenerator:
         config = settings.generate
         weights = str(smollm2_folder(settings)) if spec.weights == SMOLLM2 else spec.weights
         dtype = getattr(torch, config.dtype)
-        model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype)
         tokenizer_source = spec.adapter if spec.adapter and _has_tokenizer(spec.adapter) else weights
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype)
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+        except OSError as err:
+            raise ModelError(
+                f"cannot load model '{weights}': it is not a model folder here nor in the local Hugging Face cache "
+                "(nothing is downloaded offline); give a model or adapter folder, an HF name in the cache, "
+                f"or {SMOLLM2}"
+            ) from err
         if spec.adapter:
             from peft import PeftModel
 

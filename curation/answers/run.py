@@ -219,8 +219,13 @@ def _resolve(request: GenerateRequest, settings: Settings) -> ModelSpec:
 
 def _generator(spec: ModelSpec, settings: Settings, store: Store, job_id: int | None, log: LogFn) -> Any:
     if spec.local:
+        from curation.answers.models import ModelError
+
         log(f"loading {spec.weights}" + (f" with adapter {spec.adapter}" if spec.adapter else ""), "info")
-        return LocalGenerator.load(spec, settings)
+        try:
+            return LocalGenerator.load(spec, settings)
+        except ModelError as err:
+            raise GenerateError(str(err)) from err
     return EndpointGenerator(spec, settings, store, job_id, log)
 
 
