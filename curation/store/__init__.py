@@ -11,24 +11,29 @@ from curation.store.answers import AnswerRow, Answers, AnswerSet
 from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, NotFound
 from curation.store.db import Database
 from curation.store.flags import FlagRow, Flags
+from curation.store.judgments import JudgmentRow, Judgments, RunInfo, RunSpec
 from curation.store.overrides import Decision, Overrides
 from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
 from curation.store.selections import SelectionInfo, Selections
+from curation.store.studies import Studies
 from curation.store.testsets import TestSetInfo, TestSets
 from curation.store.users import Account, Users
 
 __all__ = [
     "Account",
+    "AlreadyExists",
     "AnswerRow",
     "AnswerSet",
-    "AlreadyExists",
     "DatasetInfo",
     "Decision",
     "FlagRow",
+    "JudgmentRow",
     "NotFound",
     "RaterSummary",
     "RatingRow",
+    "RunInfo",
+    "RunSpec",
     "SelectionInfo",
     "Store",
     "TestSetInfo",
@@ -46,6 +51,8 @@ class Store:
         self.users = Users(self.db)
         self.testsets = TestSets(self.db)
         self.selections = Selections(self.db)
+        self.judgments = Judgments(self.db)
+        self.studies = Studies(self.db)
         self.answers = Answers(self.db)
 
     @classmethod
