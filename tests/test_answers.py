@@ -190,6 +190,19 @@ def test_an_adapter_folder_answers_on_its_base_model(sqlite_store: Store, settin
     assert summary.generated_now == 2
     assert all(a.meta["adapter"] == str(adapter) for a in sqlite_store.answers.of(spec.model_id, "vicuna80"))
 
+    # The same adapter as a registry model (what `python -m training sft` records), by name or by #id.
+    sqlite_store.models.record(str(tmp_path / "run"), name="tiny-sft", status="running", method="lora")
+    with pytest.raises(ModelError, match="no finished weights yet"):
+        resolve_model("tiny-sft", settings, store=sqlite_store)
+    info = sqlite_store.models.record(str(tmp_path / "run"), status="done", base_model=tiny_model,
+                                      base_model_path=tiny_model, adapter_path=str(adapter))
+    for name in ("tiny-sft", f"#{info.id}"):
+        registered = resolve_model(name, settings, store=sqlite_store)
+        assert (registered.model_id, registered.weights, registered.adapter) == (
+            f"tiny-sft #{info.id}", str(Path(tiny_model).resolve()), str(adapter))
+    with pytest.raises(ModelError, match="no trained model #999"):
+        resolve_model("#999", settings, store=sqlite_store)
+
 
 def test_only_a_lead_generates(sqlite_store: Store, settings: Settings) -> None:
     request = GenerateRequest(model="smollm2-135m", testsets=["vicuna80"], limit=1)

@@ -124,6 +124,8 @@ def test_headless_contract(tmp_path: Path, server: JudgeServer, capsys: pytest.C
     lines = [json.loads(line) for line in (out / "judgments.jsonl").read_text().splitlines()]
     assert len(lines) == 10 and {(x["id"], x["order"]) for x in lines} == {(f"q{i}", o) for i in range(5) for o in ("ab", "ba")}
     assert all(x["review"] and x["status"] == "ok" for x in lines)
+    verdicts = [json.loads(line) for line in (out / "verdicts.jsonl").read_text().splitlines()]
+    assert [v["verdict"] for v in verdicts] == ["win", "lose", "lose", "win", "win"]
     summary = json.loads((out / "summary.json").read_text())
     assert {"n", "win", "tie", "lose", "ws", "wr", "qs", "unparsed", "consistency", "per_category"} <= set(summary)
     assert (summary["n"], summary["win"], summary["lose"]) == (5, 3, 2)

@@ -5,6 +5,8 @@
 - an adapter folder written by ``python -m training sft`` (``adapter_config.json`` names the base), or the
   run folder holding it (``adapter/``) or full weights (``model/``);
 - any Hugging Face causal LM name or folder (offline: it must be in the local cache);
+- a model of the registry (``store.models``, written by ``python -m training sft``), by name or ``#ID``:
+  its base weights plus its adapter (or its full fine-tuned weights);
 - with a base URL: the model name an OpenAI-compatible endpoint serves.
 """
 
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curation.config import Settings
+from curation.store import Store
 
 SMOLLM2 = "smollm2-135m"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -42,20 +45,43 @@ class ModelSpec:
         return self.kind == "local"
 
 
-def resolve_model(name: str, settings: Settings, base_url: str | None = None) -> ModelSpec:
+def resolve_model(name: str, settings: Settings, base_url: str | None = None, store: Store | None = None) -> ModelSpec:
     name = name.strip()
     if not name:
         raise ModelError("no model given; name one (smollm2-135m, an adapter folder, an HF model or a served name)")
     if base_url:
         return ModelSpec(name, "endpoint", name, base_url=base_url.rstrip("/"))
-    if name == SMOLLM2:
-        return ModelSpec(name, "local", SMOLLM2)
+    if name.lower() in (SMOLLM2, "smollm2-135m-instruct"):
+        return ModelSpec(SMOLLM2, "local", SMOLLM2)
+    registered = _registry_spec(name, store) if store is not None else None
+    if registered is not None:
+        return registered
     path = Path(name).expanduser()
     if path.is_dir():
         return _folder_spec(path.resolve())
     if path.suffix == ".json" or name.startswith((".", "/")):
         raise ModelError(f"model folder {name} does not exist")
     return ModelSpec(name, "local", name)
+
+
+def _registry_spec(name: str, store: Store) -> ModelSpec | None:
+    """A trained model by ``#ID`` or by name (the newest finished one of that name); stored as ``name #ID``."""
+    models = store.models.all()
+    wanted = name[1:] if name.startswith("#") else None
+    found = [m for m in models if (str(m.id) == wanted if wanted else m.name == name or f"{m.name} #{m.id}" == name)]
+    if not found:
+        if wanted:
+            raise ModelError(f"no trained model #{wanted} in the registry (see the Train page or `python -m training`)")
+        return None
+    done = [m for m in found if m.status == "done" and m.adapter_path]
+    if not done:
+        raise ModelError(f"trained model '{name}' has no finished weights yet (status {found[-1].status})")
+    info = done[-1]
+    model_id = f"{info.name} #{info.id}"
+    if info.is_adapter:
+        return ModelSpec(model_id, "local", _base_weights(info.base_model_path or info.base_model, Path(info.adapter_path)),
+                         adapter=info.adapter_path)
+    return ModelSpec(model_id, "local", info.adapter_path)
 
 
 def _folder_spec(folder: Path) -> ModelSpec:
@@ -83,7 +109,7 @@ def _adapter_base(adapter: Path) -> str:
 
 
 def _base_weights(base: str, adapter: Path) -> str:
-    if base == SMOLLM2:
+    if base.lower() in (SMOLLM2, "smollm2-135m-instruct", ""):
         return SMOLLM2
     candidate = Path(base).expanduser()
     if not candidate.is_absolute() and (adapter / candidate).is_dir():
@@ -107,36 +133,37 @@ def smollm2_gguf() -> Path:
 
 def model_cache_dir(settings: Settings) -> Path:
     configured = settings.generate.model_cache_dir
-    return Path(configured).expanduser() if configured else settings.cache_dir / "models"
+    return Path(configured).expanduser() if configured else settings.cache_dir
 
 
 def smollm2_folder(settings: Settings) -> Path:
-    """A transformers folder (bf16 safetensors + tokenizer) made from the GGUF the first time it is needed."""
-    target = model_cache_dir(settings) / "smollm2-135m-instruct"
-    done = target / ".complete"
-    if done.is_file():
+    """A transformers folder made from the GGUF the first time it is needed.
+
+    The same folder ``python -m training sft`` converts into (``<cache>/base-models/smollm2-135m-instruct``,
+    complete once ``config.json`` is there), so answers and fine-tuning start from the same weights, once.
+    """
+    target = model_cache_dir(settings) / "base-models" / "smollm2-135m-instruct"
+    if (target / "config.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / ".smollm2.lock", "w") as lock:
+    with open(target.parent / ".smollm2-135m-instruct.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two workers starting at once convert once
-        if not done.is_file():
+        if not (target / "config.json").is_file():
             _dequantise(smollm2_gguf(), target)
     return target
 
 
 def _dequantise(gguf: Path, target: Path) -> None:
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     partial = target.with_name(target.name + f".partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
-    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(partial)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # A GGUF-loaded model is marked quantized and refuses save_pretrained until that is cleared.
-    del model.config.quantization_config
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     model.hf_quantizer = None
     model.is_quantized = False
     model.save_pretrained(partial)
-    (partial / ".complete").write_text(f"de-quantised from {gguf.name}\n")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(partial, target)
+    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(partial)
+    partial.rename(target)  # config.json appears only when the folder is complete

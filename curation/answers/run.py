@@ -155,7 +155,7 @@ def run_generation(request: GenerateRequest, settings: Settings, store: Store, p
     """The work itself (the permission was checked by whoever started it)."""
     started = time.monotonic()
     log = log or (lambda message, level="info": None)
-    spec = _resolve(request, settings)
+    spec = _resolve(request, settings, store)
     decoding = request.decoding(settings, spec.local)
     items = answer_items(store, request.testsets, request.limit)
     done = _answered(store, spec, decoding, items)
@@ -208,11 +208,11 @@ class _Counter:
             self.progress(self.done, self.total, f"answered {self.done}/{self.total}")
 
 
-def _resolve(request: GenerateRequest, settings: Settings) -> ModelSpec:
+def _resolve(request: GenerateRequest, settings: Settings, store: Store) -> ModelSpec:
     from curation.answers.models import ModelError
 
     try:
-        return resolve_model(request.model, settings, request.base_url)
+        return resolve_model(request.model, settings, request.base_url, store)
     except ModelError as err:
         raise GenerateError(str(err)) from err
 

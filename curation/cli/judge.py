@@ -82,9 +82,9 @@ def run_judge(args: argparse.Namespace, settings: Settings) -> int:
             return _background(request, settings, store, args)
         if not args.out:
             raise CommandError("give --out DIR for judgments.jsonl and summary.json")
-        update, close = progress_bar(0, "judging")
+        progress, close = progress_bar("judging")
         try:
-            summary = run_comparison(request, settings, store, progress=lambda d, t, m="": update(d, t),
+            summary = run_comparison(request, settings, store, progress=progress,
                                      log=_print_warnings, created_by=args.user)
         finally:
             close()

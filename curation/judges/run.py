@@ -23,6 +23,7 @@ from curation.judges.pairs import REFERENCE, Pair, PairingError, pair_answers, p
 from curation.judges.rule import ORDERS, outcome_for_a, winner_model
 from curation.judges.stats import item_results, summarize
 from curation.llm import CallResult, LLMClient, estimate_prompt_tokens, price_per_million, request_key
+from curation.llm.client import is_paid  # one rule: an unknown price counts as paid
 from curation.progress import ProgressFn
 from curation.raters.writer import BatchWriter
 from curation.store import JudgmentRow, RunInfo, RunSpec, Store
@@ -256,11 +257,18 @@ def run_details(run: RunInfo) -> dict[str, Any]:
 
 
 def write_outputs(out: Path, rows: Sequence[JudgmentRow], summary: dict[str, Any]) -> None:
-    """``judgments.jsonl`` (one line per item and order) and ``summary.json``, each replaced atomically."""
+    """``judgments.jsonl`` (one line per item and order), ``verdicts.jsonl`` (one per decided item) and
+    ``summary.json``, each replaced atomically."""
     out.mkdir(parents=True, exist_ok=True)
-    outcomes = {item.item_id: item.outcome for item in item_results(rows, ORDERS)}
+    items = item_results(rows, ORDERS)
+    outcomes = {item.item_id: item.outcome for item in items}
     lines = [json.dumps(_judgment_line(row, outcomes[row.item_id]), ensure_ascii=False) for row in rows]
     _write_atomic(out / "judgments.jsonl", "".join(line + "\n" for line in lines))
+    # One verdict per decided item, from A's side: what `curation study results --judgments` reads.
+    judge = f"{summary.get('judge', 'judge')}:{summary.get('judge_model', '')}"
+    verdicts = [json.dumps({"id": i.item_id, "verdict": i.outcome, "judge": judge, "category": i.category})
+                for i in items if i.outcome in ("win", "tie", "lose")]
+    _write_atomic(out / "verdicts.jsonl", "".join(line + "\n" for line in verdicts))
     _write_atomic(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -324,12 +332,6 @@ class JudgeCost:
             lines.append(f"  cost: ≤ ${self.cost_usd_max:.4f} at most")
         lines.append("nothing was sent")
         return lines
-
-
-def is_paid(model: str, prices: dict[str, list[float]]) -> bool:
-    """A judge run spends money unless its model is known to be free (price 0 in llm.prices)."""
-    price = price_per_million(model, prices)
-    return price is None or price[0] > 0 or price[1] > 0
 
 
 def estimate_cost(request: JudgeRequest, settings: Settings, store: Store) -> JudgeCost:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from curation.config import Settings
 from curation.store.answers import AnswerRow, Answers, AnswerSet
+from curation.store.calls import CallRow, Calls
 from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, NotFound
 from curation.store.db import Database
 from curation.store.flags import FlagRow, Flags
 from curation.store.judgments import JudgmentRow, Judgments, RunInfo, RunSpec
+from curation.store.models import ModelInfo, Models
 from curation.store.overrides import Decision, Overrides
 from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
@@ -25,10 +27,12 @@ __all__ = [
     "AlreadyExists",
     "AnswerRow",
     "AnswerSet",
+    "CallRow",
     "DatasetInfo",
     "Decision",
     "FlagRow",
     "JudgmentRow",
+    "ModelInfo",
     "NotFound",
     "RaterSummary",
     "RatingRow",
@@ -46,11 +50,13 @@ class Store:
         self.db = Database(url, run_migrations=run_migrations)
         self.datasets = Datasets(self.db)
         self.ratings = Ratings(self.db)
+        self.calls = Calls(self.db)
         self.flags = Flags(self.db)
         self.overrides = Overrides(self.db)
         self.users = Users(self.db)
         self.testsets = TestSets(self.db)
         self.selections = Selections(self.db)
+        self.models = Models(self.db)
         self.judgments = Judgments(self.db)
         self.studies = Studies(self.db)
         self.answers = Answers(self.db)

@@ -1,7 +1,7 @@
 """answers: every model's answer to every test item, with its prompt hash and decoding
 
 Revision ID: 0005_answers
-Revises: 0006_judgments
+Revises: 0004_models
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import curation.store.schema
 
 revision = "0005_answers"
-down_revision = "0006_judgments"
+down_revision = "0004_models"
 branch_labels = None
 depends_on = None
 
