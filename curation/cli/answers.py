@@ -91,10 +91,9 @@ def run_generate(args: argparse.Namespace, settings: Settings) -> int:
             if info is not None and info.status == "done":
                 _print(GenerateSummary(**info.result))
             return 0 if info is None or info.status == "done" else 1
-        update, close = progress_bar(0, "answering")
+        progress, close = progress_bar("answering")
         try:
-            summary = generate(request, settings, store, cli_person(args.user),
-                               progress=lambda done, total, message="": update(done, total), log=_warnings)
+            summary = generate(request, settings, store, cli_person(args.user), progress=progress, log=_warnings)
         finally:
             close()
     except GenerateError as err:
