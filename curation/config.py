@@ -222,6 +222,18 @@ class StudioConfig(Section):
     refresh_s: float = 2.0
 
 
+class AuthConfig(Section):
+    # The role of an OIDC identity without a store account of its name. "voter" (only votes in human
+    # studies) is the least privilege: a stranger who can sign in at the provider cannot import, override,
+    # export or start jobs until a lead gives them a role (`users add NAME --role annotator`).
+    oidc_default_role: str = "voter"
+    # After this many consecutive failed sign-ins for one name, each next attempt waits backoff_s,
+    # doubling per further failure up to backoff_max_s (kept in the store: holds across processes).
+    max_failures: int = 5
+    backoff_s: float = 30.0
+    backoff_max_s: float = 900.0
+
+
 class Settings(Section):
     workspace: Path = Path("workspace")
     database_url: str = ""  # empty means SQLite in the workspace
@@ -236,6 +248,7 @@ class Settings(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     studio: StudioConfig = Field(default_factory=StudioConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     # Where the values came from, so a worker process can be given the same configuration.
     config_file: str = ""
     overrides: list[str] = Field(default_factory=list)
