@@ -1,7 +1,7 @@
 """answers: every model's answer to every test item, with its prompt hash and decoding
 
 Revision ID: 0005_answers
-Revises: 0004_models
+Revises: 0003_security
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import curation.store.schema
 
 revision = "0005_answers"
-down_revision = "0004_models"
+down_revision = "0003_security"
 branch_labels = None
 depends_on = None
 
