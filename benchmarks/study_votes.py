@@ -10,7 +10,8 @@ own interpreter and connection pool, as several studio server processes would).
 Rows: baseline = one voter alone for a few seconds (same run, same database); then N voters at once.
 Checks after the run: every receipt is exactly one stored row (0 lost), no voter has two votes on an
 item (0 duplicates), no item above its target, ``taken − votes`` equals the live reservations.
-Floors: 0 lost or duplicate votes, p95 ≤ 200 ms.
+Floors: 0 lost or duplicate votes, p95 ≤ 200 ms (checked on the no-pause run). ``--think-s`` adds a run
+where each voter pauses about that long between answers, as people reading two answers do.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def make_study(store: Store, name: str, n_items: int, votes: int) -> int:
                                 repeat_share=0.05).id
 
 
-def voter_loop(store: Store, study_id: int, voter: str, until: float, latencies: list[float], receipts: list[int]) -> None:
+def voter_loop(store: Store, study_id: int, voter: str, until: float, think_s: float, latencies: list[float],
+               receipts: list[int]) -> None:
     rng = random.Random(voter)
     study = store.studies.get(study_id)
     shown = store.studies.next_for(study, voter, rng)
@@ -72,9 +74,12 @@ def voter_loop(store: Store, study_id: int, voter: str, until: float, latencies:
         receipt, shown = store.studies.submit_and_next(study, voter, shown, choice, rng=rng)
         latencies.append(time.perf_counter() - start)
         receipts.append(receipt.vote_id)
+        if think_s:  # reading the next question (not measured)
+            time.sleep(rng.uniform(0.5, 1.5) * think_s)
 
 
-def worker(url: str, study_id: int, voters: list[str], start_at: float, seconds: float, out: multiprocessing.Queue) -> None:
+def worker(url: str, study_id: int, voters: list[str], start_at: float, seconds: float, think_s: float,
+           out: multiprocessing.Queue) -> None:
     store = Store(url, run_migrations=False)
     # One pooled connection per simulated voter: waiting for the pool would measure the pool, not the queue.
     store.db.engine.dispose()
@@ -84,7 +89,7 @@ def worker(url: str, study_id: int, voters: list[str], start_at: float, seconds:
     receipts: list[int] = []
     time.sleep(max(0.0, start_at - time.time()))
     until = time.perf_counter() + seconds
-    threads = [threading.Thread(target=voter_loop, args=(store, study_id, v, until, latencies, receipts)) for v in voters]
+    threads = [threading.Thread(target=voter_loop, args=(store, study_id, v, until, think_s, latencies, receipts)) for v in voters]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -93,13 +98,14 @@ def worker(url: str, study_id: int, voters: list[str], start_at: float, seconds:
     store.close()
 
 
-def run(url: str, study_id: int, n_voters: int, seconds: float, processes: int, prefix: str) -> tuple[list[float], list[int]]:
+def run(url: str, study_id: int, n_voters: int, seconds: float, processes: int, prefix: str,
+        think_s: float = 0.0) -> tuple[list[float], list[int]]:
     context = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue = context.Queue()
     voters = [f"{prefix}{i:03d}" for i in range(n_voters)]
     groups = [voters[p::processes] for p in range(processes) if voters[p::processes]]
     start_at = time.time() + 3.0  # every process is up before the clock starts
-    workers = [context.Process(target=worker, args=(url, study_id, group, start_at, seconds, queue)) for group in groups]
+    workers = [context.Process(target=worker, args=(url, study_id, group, start_at, seconds, think_s, queue)) for group in groups]
     for process in workers:
         process.start()
     latencies: list[float] = []
@@ -154,6 +160,8 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--items", type=int, default=20000)
     parser.add_argument("--votes-per-item", type=int, default=3)
+    parser.add_argument("--think-s", type=float, default=0.0,
+                        help="also run the voters with this mean pause between answers (a person reading)")
     args = parser.parse_args()
     if not args.url.startswith("postgresql"):
         parser.error("give --url postgresql://… or set CURATION_TEST_POSTGRES_URL")
@@ -171,6 +179,11 @@ def main() -> int:
         lat, rec = run(url, study_id, args.voters, args.seconds, args.processes, "voter")
         checks = check(store, study_id, rec, args.votes_per_item)
         print(row(f"{args.voters} voters at once", lat, rec, args.seconds, checks))
+        if args.think_s:
+            think_id = make_study(store, "think", args.items, args.votes_per_item)
+            t_lat, t_rec = run(url, think_id, args.voters, args.seconds, args.processes, "reader", args.think_s)
+            print(row(f"{args.voters} voters, {args.think_s:g} s pause", t_lat, t_rec, args.seconds,
+                      check(store, think_id, t_rec, args.votes_per_item)))
         p95 = float(np.percentile(np.array(lat) * 1000, 95))
         ok = checks["lost"] == checks["duplicates"] == checks["over target"] == checks["counter drift"] == 0
         print(f"floors: 0 lost/duplicate votes {'OK' if ok else 'FAILED'}; p95 {p95:.1f} ms ≤ 200 ms "
