@@ -90,9 +90,13 @@ def cached_results(url: str, study_id: int, version: tuple[int, int], judges: di
     return studies.results(studio._store_for(url), studio._store_for(url).studies.get(study_id), judges)
 
 
-def results_view(study: studies.StudyInfo, judges: dict[str, dict[str, str]]) -> None:
+def results_view(picked_id: int, judges: dict[str, dict[str, str]]) -> None:
     @st.fragment(run_every=settings.studio.refresh_s)
     def live() -> None:
+        study = store.studies.get(picked_id)
+        st.caption(f"{study.model} (studied) vs {study.baseline}; {study.n_items} items × {study.votes_per_item} "
+                   f"votes; voters: {', '.join(study.voters) or 'every account'}; hidden repeats "
+                   f"{study.repeat_share:.0%}; {'frozen (voting started)' if study.started else 'not started'}.")
         found = cached_results(store.url, study.id, store.studies.version(study.id), judges)
         target = max(study.target_votes, 1)
         st.progress(min(found.counted_votes / target, 1.0),
@@ -123,6 +127,7 @@ def results_view(study: studies.StudyInfo, judges: dict[str, dict[str, str]]) ->
             st.dataframe(found.judges, hide_index=True, key="study_judges")
         st.subheader("Items")
         st.dataframe(found.items, hide_index=True, key="study_items")
+        export_buttons(study)  # inside the fragment: the files hold the votes shown
 
     live()
 
@@ -154,9 +159,5 @@ with results_tab:
         names = [s.name for s in listed]
         picked = st.selectbox("Study", names, index=len(names) - 1, key="study_pick")
         study = store.studies.get(picked)
-        st.caption(f"{study.model} (studied) vs {study.baseline}; {study.n_items} items × {study.votes_per_item} "
-                   f"votes; voters: {', '.join(study.voters) or 'every account'}; hidden repeats "
-                   f"{study.repeat_share:.0%}; {'frozen (voting started)' if study.started else 'not started'}.")
         judges = judgments_upload()
-        results_view(study, judges)
-        export_buttons(study)
+        results_view(study.id, judges)

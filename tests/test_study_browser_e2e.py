@@ -24,7 +24,7 @@ N_ITEMS, VOTES = 4, 2
 
 
 @pytest.fixture
-def study_store(workspace: Path):
+def study_store(workspace: Path):  # noqa: F811 (the imported fixture)
     store = Store.open(load_settings(env={"CURATION_WORKSPACE": str(workspace)}))
     store.datasets.create("mine", [], created_by="tests")  # no demo build: not what this test is about
     for name, role in (("lea", "lead"), ("vic", "voter"), ("val", "voter")):
