@@ -57,6 +57,7 @@ def timed_run(base_url: str, input_path: Path, n_label: str, concurrency: int, w
     settings = load_settings(env={"CURATION_WORKSPACE": str(workspace)}, overrides=["llm.model=bench-model"])
     store = Store.open(settings)
     request = RateRequest(
+        rater="llm",
         input=str(input_path), out=str(workspace / f"out-{n_label}.jsonl"), base_url=base_url, concurrency=concurrency
     )
     started = time.perf_counter()

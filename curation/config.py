@@ -76,24 +76,34 @@ class IQSConfig(Section):
     device: str = "cpu"
 
 
-class LLMConfig(Section):
-    """The OpenAI-compatible endpoint; :meth:`curation.llm.EndpointOptions.from_config` reads these fields."""
+class EndpointConfig(Section):
+    """An OpenAI-compatible endpoint and how it is called; :meth:`curation.llm.EndpointOptions.from_config`
+    reads these fields. Each section that calls an endpoint ([llm], [judge]) is one of these."""
 
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str = "gpt-4"
     # Name of the environment variable (or secrets.toml key) holding the API key.
     api_key_name: str = "OPENAI_API_KEY"
+    # Base URLs that may receive that key (a lead's setting). Empty: only base_url above. Any other
+    # endpoint (a model or URL typed into the Rate or Compare page, --base-url) is called without the key.
+    key_base_urls: list[str] = Field(default_factory=list)
     # Azure OpenAI: an api-version (e.g. "2024-10-21") switches to Azure's addressing. base_url is then
     # the resource (https://NAME.openai.azure.com), model the deployment name, the key an api-key header.
     api_version: str = ""
-    dimension: str = "accuracy"
     concurrency: int = 16
     timeout_s: float = 60.0
     max_retries: int = 6
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     max_tokens: int = 256
-    # USD per million tokens: model -> [prompt, completion]. Unknown models cost 0.
+
+
+class LLMConfig(EndpointConfig):
+    """The AlpaGasus rater's endpoint."""
+
+    dimension: str = "accuracy"
+    # USD per million tokens: model -> [prompt, completion]. A model not listed has an unknown cost and
+    # counts as paid (only a lead launches it); list a local model with [0, 0] to make it free.
     prices: dict[str, list[float]] = Field(
         default_factory=lambda: {
             "gpt-4": [30.0, 60.0],
@@ -102,6 +112,23 @@ class LLMConfig(Section):
             "gpt-3.5-turbo": [0.5, 1.5],
         }
     )
+
+
+class JudgeConfig(EndpointConfig):
+    """Pairwise judges (METHODS.md §2): the endpoint that judges and how it is called."""
+
+    judge: str = "vicuna"  # vicuna | zheng | pandalm
+    timeout_s: float = 120.0
+    # AlpaGasus judged at temperature 0; FastChat allowed 1,024 review tokens (2,048 for the pairwise prompt).
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    # PandaLM is served as a plain completion model; "chat" sends its prompt as one user message instead.
+    pandalm_endpoint: str = "completions"
+    pandalm_max_tokens: int = 512
+    # Extra body fields for PandaLM's decoding, e.g. vLLM's {"use_beam_search": true, "best_of": 4,
+    # "repetition_penalty": 1.2}; empty by default because strict servers reject unknown fields.
+    pandalm_extra_body: dict[str, Any] = Field(default_factory=dict)
+    bootstrap_samples: int = 1000
 
 
 class FlagConfig(Section):
@@ -163,6 +190,7 @@ class Settings(Section):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     iqs: IQSConfig = Field(default_factory=IQSConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
     flags: FlagConfig = Field(default_factory=FlagConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     jobs: JobConfig = Field(default_factory=JobConfig)

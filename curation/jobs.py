@@ -37,6 +37,8 @@ HANDLERS: dict[str, str] = {
     "map": "curation.cluster:map_job",
     "rate": "curation.raters.run:rate_job",
     "flags": "curation.flags:flag_job",
+    "train": "training.sft.job:train_job",
+    "judge": "curation.judges.run:judge_job",
 }
 FINISHED = ("done", "failed", "cancelled")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -19,6 +18,7 @@ import streamlit as st
 from curation import explore, jobs
 from curation.config import ConfigError, Settings, load_settings
 from curation.demo import build_demo
+from curation.select import DEFAULT_SCALE
 from curation.store import DatasetInfo, Store
 from curation.studio_auth import (
     AuthError,
@@ -33,6 +33,7 @@ from curation.studio_auth import (
 
 PERSON_KEY = "studio_person"
 DATASET_KEY = "studio_dataset"
+SCALE_KEY = "studio_scale"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -229,6 +230,7 @@ def navigation_pages() -> list[Any]:
         st.Page("pages/explore.py", title="Explore", icon=":material/bar_chart:"),
         st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
         st.Page("pages/export.py", title="Export", icon=":material/download:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     ]
     if someone is not None and someone.may("vote"):
         pages.append(vote())
@@ -293,16 +295,18 @@ def flags(url: str, dataset_id: int, version: Any) -> pd.DataFrame:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def scores(url: str, dataset_id: int, created_at: Any, version: Any, rater: str, rater_version: str) -> explore.Scores:
+def scores(url: str, dataset_id: int, created_at: Any, version: Any, rater: str, rater_version: str,
+           scale: str = DEFAULT_SCALE) -> explore.Scores:
     frame = ratings(url, dataset_id, version)
     chosen = frame[(frame["rater"] == rater) & (frame["rater_version"] == rater_version)]
-    return explore.align_scores(examples(url, dataset_id, created_at), chosen)
+    return explore.align_scores(examples(url, dataset_id, created_at), chosen, scale=scale)
 
 
 @st.cache_resource(show_spinner="Preparing the table…", max_entries=8)
-def example_table(url: str, dataset_id: int, created_at: Any, version: Any, flag_version: Any) -> pd.DataFrame:
+def example_table(url: str, dataset_id: int, created_at: Any, version: Any, flag_version: Any,
+                  scale: str = DEFAULT_SCALE) -> pd.DataFrame:
     return explore.example_table(examples(url, dataset_id, created_at), ratings(url, dataset_id, version),
-                                 flags(url, dataset_id, flag_version))
+                                 flags(url, dataset_id, flag_version), scale)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -337,6 +341,11 @@ def map_marker(info: DatasetInfo) -> int:
 def dataset_map(info: DatasetInfo, marker: int) -> pd.DataFrame | None:
     """The dataset's cached map (id, x, y, cluster, cluster_name), None until a map job has run."""
     return _map_for(store().url, info.id, info.created_at, marker)
+
+
+def score_scale() -> str:
+    """The scale every page shows and thresholds scores on: 0–5 unless raw scores were asked for on Explore."""
+    return st.session_state.get(SCALE_KEY, DEFAULT_SCALE)
 
 
 def ratings_version() -> Any:
@@ -471,12 +480,3 @@ def running_job(kind: str, dataset: str) -> jobs.JobInfo | None:
         if job.params.get("dataset") == dataset and job.status in ("queued", "running") and not job.stale:
             return job
     return None
-
-
-def progress_callback(text: str) -> Callable[[int, int], None]:
-    bar = st.progress(0.0, text=text)
-
-    def update(done: int, total: int) -> None:
-        bar.progress(min(done / total, 1.0) if total else 0.0, text=f"{text} {done:,}/{total:,}")
-
-    return update

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from curation import explore
+from curation import explore, select
 from curation.raters.run import RateRequest
 from curation.store import NotFound
 from pages import _studio as studio
@@ -20,22 +19,23 @@ store = studio.store()
 
 def threshold_section(info, scores: explore.Scores, in_force: dict, label: str, rater: str, version: str) -> explore.TauSummary:
     low, high = scores.tau_range()
-    rated = scores.values[scores.rated]
     last = st.session_state.get("studio_selection") or {}
-    if (last.get("dataset"), last.get("rater"), last.get("rater_version")) == (info.name, rater, version):
+    if (last.get("dataset"), last.get("rater"), last.get("rater_version"), last.get("field")) == (
+            info.name, rater, version, scores.field):
         default = float(last["tau"])  # back on the page: the τ it was left at
     else:
-        default = float(pd.Series(rated).median()) if len(rated) else low
+        default = select.default_tau(scores.values)
     step = max(round((high - low) / 200, 4), 1e-4)
-    key = f"tau_{info.id}_{label}"
+    key = f"tau_{info.id}_{label}_{scores.field}"
     if key in st.session_state:
         start = {}  # the slider keeps its own value; only new ratings moving the range under it need a nudge
         if not low <= st.session_state[key] <= high:
             st.session_state[key] = min(max(st.session_state[key], low), high)
     else:
         start = {"value": min(max(default, low), high)}
-    tau = st.slider("Threshold τ: keep examples scoring at least τ", low, high, step=step, key=key, **start)
-    keep, drop = explore.override_masks(scores.ids, in_force)
+    tau = st.slider(f"Threshold τ on {scores.scale_label}: keep examples scoring at least τ", low, high, step=step,
+                    key=key, **start)
+    keep, drop = select.override_masks(scores.ids, in_force)
     summary = explore.summarize_tau(scores, tau, keep, drop)
     metrics = st.columns(4)
     plain = {"delta_color": "off", "delta_arrow": "off"}
@@ -52,7 +52,7 @@ def threshold_section(info, scores: explore.Scores, in_force: dict, label: str, 
                      height=min(300, 38 + 35 * len(summary.by_category)), column_config={
             "kept_share": st.column_config.ProgressColumn("kept share", format="percent", min_value=0.0, max_value=1.0)})
     st.session_state["studio_selection"] = {"dataset": info.name, "method": "threshold", "rater": rater,
-                                            "rater_version": version, "tau": tau}
+                                            "rater_version": version, "tau": tau, "field": scores.field}
     st.session_state["studio_last_method"] = (info.name, "threshold")
     return summary
 
@@ -81,7 +81,8 @@ def flags_status(info) -> None:
 def table_section(info, version, in_force: dict, summary: explore.TauSummary | None, scores: explore.Scores | None) -> str | None:
     st.subheader("Examples")
     flags_status(info)
-    table = studio.example_table(store.url, info.id, info.created_at, version, studio.flags_version(info.id))
+    table = studio.example_table(store.url, info.id, info.created_at, version, studio.flags_version(info.id),
+                                 studio.score_scale())
     controls = st.columns([3, 1, 1, 1])
     query = controls[0].text_input("Search instruction, input and output", key="explore_search")
     show = controls[1].selectbox("Show", explore.SHOW_CHOICES, key="explore_show")
@@ -129,12 +130,12 @@ def machine_verdict(record_id: str, summary: explore.TauSummary | None, scores: 
     position = pd.Index(scores.ids).get_indexer([record_id])[0]
     if position < 0:
         return
-    value = scores.values[position]
-    if np.isnan(value):
-        st.write("Machine verdict at this τ: **dropped** (not rated by the chosen rater).")
-    else:
-        verdict = "kept" if value >= summary.tau else "dropped"
-        st.write(f"Machine verdict at τ = {summary.tau:g}: **{verdict}** (score {value:.3f}); an override below wins.")
+    value = scores.values[position : position + 1]
+    keep = select.threshold_keep(value, summary.tau)
+    reason = select.threshold_reasons(value, summary.tau, keep)[0]
+    verdict = "kept" if keep[0] else "dropped"
+    st.write(f"Machine verdict at τ = {summary.tau:g} on {scores.scale_label}: **{verdict}** ({reason}); "
+             "an override below wins.")
 
 
 def ratings_and_flags(info, record_id: str) -> None:
@@ -211,7 +212,10 @@ def main() -> None:
         label = st.selectbox("Rater", list(labels), key=f"explore_rater_{info.id}",
                              format_func=lambda l: f"{l} — {labels[l][2]:,} rated")
         rater, version, _ = labels[label]
-        scores = studio.scores(store.url, info.id, info.created_at, data_version, rater, version)
+        raw = st.toggle("Raw scores (the rater's own scale instead of 0–5)", key="explore_raw_scale",
+                        value=studio.score_scale() == "raw")
+        st.session_state[studio.SCALE_KEY] = "raw" if raw else select.DEFAULT_SCALE
+        scores = studio.scores(store.url, info.id, info.created_at, data_version, rater, version, studio.score_scale())
         summary = threshold_section(info, scores, in_force, label, rater, version)
     record_id = table_section(info, data_version, in_force, summary, scores)
     if record_id:

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "curation.cli.demo",
     "curation.cli.flags",
     "curation.cli.jobs",
+    "curation.cli.judge",
     "curation.cli.map",
     "curation.cli.rate",
     "curation.cli.select",

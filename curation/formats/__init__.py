@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curation.formats.readers import READ_FORMATS, UnreadableFile, detect_format, read_raw_rows
-from curation.formats.rows import Rejection, RowRules, normalize_rows
+from curation.formats.rows import Duplicate, Rejection, RowRules, normalize_rows
 from curation.formats.writers import (
     EXTENSIONS,
     WRITE_FORMATS,
@@ -45,6 +45,8 @@ class ReadResult:
     format: str
     records: list[Record] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    # With keep_duplicates: index in ``records`` of each repeated row -> location of its first copy.
+    duplicates: dict[int, str] = field(default_factory=dict)
 
     @property
     def rows_seen(self) -> int:
@@ -75,16 +77,26 @@ def read_file(
     mapping: Mapping[str, str] | None = None,
     max_field_chars: int = 100_000,
     source: str | None = None,
+    keep_duplicates: bool = False,
 ) -> ReadResult:
-    """Read and validate any supported file. Raises :class:`UnreadableFile` if nothing can be read."""
+    """Read and validate any supported file. Raises :class:`UnreadableFile` if nothing can be read.
+
+    An exact repeat of an earlier row is rejected, or with ``keep_duplicates`` kept and listed in
+    ``ReadResult.duplicates``.
+    """
     path = Path(path)
     fmt = fmt or (detect_format(path) if path.exists() else None)
     raw_rows = read_raw_rows(path, fmt)
-    rules = RowRules(max_field_chars=max_field_chars, mapping=dict(mapping or {}), source=source)
+    rules = RowRules(
+        max_field_chars=max_field_chars, mapping=dict(mapping or {}), source=source, keep_duplicates=keep_duplicates
+    )
     result = ReadResult(path=path, format=fmt or "")
     for item in normalize_rows(raw_rows, rules):
         if isinstance(item, Rejection):
             result.rejections.append(item)
+        elif isinstance(item, Duplicate):
+            result.duplicates[len(result.records)] = item.first
+            result.records.append(item.record)
         else:
             result.records.append(item)
     return result

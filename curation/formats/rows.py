@@ -42,12 +42,23 @@ class Rejection:
         return {"location": self.location, "reason": self.reason, "raw": self.raw}
 
 
+@dataclass(frozen=True)
+class Duplicate:
+    """A row repeating an earlier one exactly, kept (``RowRules.keep_duplicates``) rather than rejected."""
+
+    record: Record
+    location: str
+    first: str  # where the first copy is
+
+
 @dataclass
 class RowRules:
     max_field_chars: int = 100_000
     # Explicit column mapping: name in the file -> canonical field. Wins over the aliases.
     mapping: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
+    # Rating a file answers every input row: a repeat is kept (and marked) instead of rejected.
+    keep_duplicates: bool = False
 
 
 class RowError(ValueError):
@@ -56,7 +67,7 @@ class RowError(ValueError):
 
 def normalize_rows(
     rows: Iterable[tuple[str, Any]], rules: RowRules
-) -> Iterator[Record | Rejection]:
+) -> Iterator[Record | Rejection | Duplicate]:
     """Validate located raw rows in order; yield a Record or a Rejection for each, never nothing."""
     seen: dict[str, str] = {}
     for location, raw in rows:
@@ -70,6 +81,9 @@ def normalize_rows(
             continue
         for sub_location, record in candidates:
             first = seen.get(record.id)
+            if first is not None and rules.keep_duplicates:
+                yield Duplicate(record, sub_location, first)
+                continue
             if first is not None:
                 yield Rejection(sub_location, f"exact duplicate of {first}", _preview(raw))
                 continue

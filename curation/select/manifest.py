@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from curation.config import Settings
+from curation.progress import ProgressFn
 from curation.records import Record
 from curation.select.methods import SelectionError, apply_overrides, method_params, run_method
 from curation.store.datasets import content_hash
@@ -30,7 +31,6 @@ MANIFEST_FORMAT = "curation-selection/1"
 FORMAT_BY_SUFFIX = {".json": "alpaca", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".csv": "csv"}
 # Per-row fields an export adds to each record, when the selection has them.
 EXPORTED_COLUMNS = ("keep", "reason", "score", "cluster", "cluster_name", "decided_by")
-StageProgress = Callable[[str, int, int], None]
 
 
 class ManifestMismatch(SelectionError):
@@ -84,9 +84,15 @@ def scores_from_store(
     records: Sequence[Record],
     rater: str,
     rater_version: str | None = None,
-    field: str = "score",
+    field: str | None = None,
+    scale: str = "0-5",
 ) -> tuple[np.ndarray, ScoreSource]:
-    """Scores of a dataset's examples from one rater; the version with most ratings unless one is named."""
+    """Scores of a dataset's examples from one rater; the version with most ratings unless one is named.
+
+    ``field`` names the ratings column; without it, the column that holds ``scale`` for this rater.
+    """
+    from curation.select.service import rating_field
+
     frame = store.ratings.frame(dataset_id, rater=rater, rater_version=rater_version)
     if frame.empty:
         known = ", ".join(sorted({f"{s.rater} {s.rater_version}" for s in store.ratings.raters(dataset_id)})) or "none"
@@ -96,6 +102,7 @@ def scores_from_store(
     if rater_version is None:
         rater_version = str(frame["rater_version"].value_counts().index[0])
         frame = frame[frame["rater_version"] == rater_version]
+    field = field or rating_field(frame[frame["status"] == "ok"], scale)
     if field not in frame:
         raise SelectionError(f"ratings have no '{field}' column; use score or score_0_5")
     ok = frame[frame["status"] == "ok"].drop_duplicates("id").set_index("id")[field]
@@ -125,7 +132,7 @@ def select_records(
     source: ScoreSource | None = None,
     overrides: Mapping[str, Any] | None = None,
     dataset_name: str = "",
-    progress: StageProgress | None = None,
+    progress: ProgressFn | None = None,
 ) -> SelectionRun:
     """Run one method over records (clustering them first for CaR), apply overrides, write the manifest."""
     params = method_params(method, params)
@@ -318,7 +325,7 @@ def rebuild_from_manifest(
     records: Sequence[Record],
     settings: Settings,
     scores: np.ndarray | None = None,
-    progress: StageProgress | None = None,
+    progress: ProgressFn | None = None,
 ) -> SelectionRun:
     """Make the same selection again from the same data; raises :class:`ManifestMismatch` if it cannot."""
     ids = [r.id for r in records]
@@ -376,7 +383,7 @@ def _settings_for(manifest: Mapping[str, Any], settings: Settings) -> Settings:
     return rebuilt
 
 
-def rebuild_saved(store: Any, settings: Settings, selection_id: int, progress: StageProgress | None = None) -> SelectionRun:
+def rebuild_saved(store: Any, settings: Settings, selection_id: int, progress: ProgressFn | None = None) -> SelectionRun:
     """Rebuild a selection saved in the store from its dataset, its rater's stored scores and its manifest."""
     saved = store.selections.get(selection_id)
     records = store.datasets.records(saved.dataset_id)

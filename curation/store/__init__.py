@@ -7,9 +7,12 @@ Entry point: :class:`Store`, opened from the settings. Each concept has its own 
 from __future__ import annotations
 
 from curation.config import Settings
+from curation.store.calls import CallRow, Calls
 from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, NotFound
 from curation.store.db import Database
 from curation.store.flags import FlagRow, Flags
+from curation.store.judgments import JudgmentRow, Judgments, RunInfo, RunSpec
+from curation.store.models import ModelInfo, Models
 from curation.store.overrides import Decision, Overrides
 from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
@@ -21,12 +24,17 @@ from curation.store.users import Account, Users
 __all__ = [
     "Account",
     "AlreadyExists",
+    "CallRow",
     "DatasetInfo",
     "Decision",
     "FlagRow",
+    "JudgmentRow",
+    "ModelInfo",
     "NotFound",
     "RaterSummary",
     "RatingRow",
+    "RunInfo",
+    "RunSpec",
     "SelectionInfo",
     "Store",
     "TestSetInfo",
@@ -39,11 +47,14 @@ class Store:
         self.db = Database(url, run_migrations=run_migrations)
         self.datasets = Datasets(self.db)
         self.ratings = Ratings(self.db)
+        self.calls = Calls(self.db)
         self.flags = Flags(self.db)
         self.overrides = Overrides(self.db)
         self.users = Users(self.db)
         self.testsets = TestSets(self.db)
         self.selections = Selections(self.db)
+        self.models = Models(self.db)
+        self.judgments = Judgments(self.db)
         self.studies = Studies(self.db)
 
     @classmethod
