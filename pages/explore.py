@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from curation import explore, select
+from curation import explore, overrides, select
 from curation.raters.run import RateRequest
 from curation.store import NotFound
+from curation.studio_auth import Forbidden
 from pages import _studio as studio
 
 TABLE_ROWS = 500
@@ -111,11 +112,11 @@ def example_view(info, record_id: str, summary: explore.TauSummary | None, score
     try:
         record = store.datasets.example(info.id, record_id)
     except NotFound:
-        st.warning(f"No example {record_id} in '{info.name}'; pick one from the table.")
+        st.warning(f"No example {studio.escaped(record_id)} in '{studio.escaped(info.name)}'; pick one from the table.")
         return
     with st.container(border=True):
-        st.subheader(f"Example {record_id}")
-        st.caption(f"category: {record.category or '—'} · source: {record.source or '—'}")
+        st.subheader(f"Example {studio.escaped(record_id)}")
+        st.text(f"category: {record.category or '—'} · source: {record.source or '—'}")
         for title, text in (("Instruction", record.instruction), ("Input", record.input), ("Output", record.output)):
             st.markdown(f"**{title}**")
             st.code(text or "(empty)", language=None, wrap_lines=True)
@@ -147,9 +148,9 @@ def ratings_and_flags(info, record_id: str) -> None:
         st.caption("Not rated yet.")
     st.markdown("**Flags**")
     found = store.flags.for_record(info.id, record_id)
-    if found:
-        for flag in found:
-            st.write(f"- `{flag.name}`: {flag.reason}")
+    if found:  # a table: a reason quotes the example's text and must show as typed, never as markdown
+        st.dataframe(pd.DataFrame([{"flag": f.name, "reason": f.reason} for f in found]), hide_index=True,
+                     key="example_flags")
     else:
         st.caption("No flag raised (or the flag rules have not run on this dataset).")
 
@@ -158,14 +159,14 @@ def override_box(info, record_id: str) -> None:
     st.markdown("**Keep or drop by hand**")
     notice = st.session_state.pop("override_notice", None)
     if notice:
-        st.info(notice)
+        st.info(studio.escaped(notice))
     history = store.overrides.history(info.id, record_id)
     seen_key = f"override_seen_{info.id}_{record_id}"
     last_seen = st.session_state.get(seen_key, 0)
     if history:
         current = history[-1]
-        st.write(f"In force: **{current.decision}** by {current.user} — {current.reason or 'no reason given'}"
-                 if current.decision != "clear" else "In force: the machine's verdict (the last entry cleared the override).")
+        st.text(f"In force: {current.decision} by {current.user} — {current.reason or 'no reason given'}"
+                if current.decision != "clear" else "In force: the machine's verdict (the last entry cleared the override).")
         st.dataframe(pd.DataFrame([{"when": h.at.strftime("%Y-%m-%d %H:%M:%S"), "who": h.user, "decision": h.decision,
                                     "reason": h.reason} for h in history]), hide_index=True, key="override_history")
     reason_not = studio.may("override", "override the machine's verdict")
@@ -185,7 +186,11 @@ def record_override(info, record_id: str, decision: str, reason: str, unseen: li
     if decision != "clear" and not reason:
         st.warning("Say why in the reason field: the decision is kept with it in the audit log.")
         return
-    entry = store.overrides.add(info.id, record_id, decision, user=studio.person().name, reason=reason)  # type: ignore[union-attr]
+    try:
+        entry = overrides.record_override(store, studio.person(), info.id, record_id, decision, reason)
+    except Forbidden as err:
+        st.warning(str(err))
+        return
     notice = f"Recorded: {entry.decision} by {entry.user}."
     others = [h for h in unseen if h.user != entry.user]
     if others:

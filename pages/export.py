@@ -13,7 +13,9 @@ import streamlit as st
 
 from curation import explore
 from curation.formats import EXTENSIONS, WRITE_FORMATS
-from curation.select import SCALE_LABELS, SCALES, SelectionError, balance_of, export_selection, select_dataset
+from curation.select import SCALE_LABELS, SCALES, SelectionError, balance_of, select_dataset
+from curation.select.manifest import export_to_workspace
+from curation.studio_auth import Forbidden
 from pages import _studio as studio
 
 METHODS = {"threshold": "Threshold τ on a rater's score (Explore)", "car": "CaR: best n1 overall + best n2 per cluster (Map)",
@@ -97,21 +99,26 @@ def write_and_offer(run, info, method: str) -> None:
     left, right = st.columns(2)
     fmt = left.selectbox("Format", WRITE_FORMATS, index=WRITE_FORMATS.index("jsonl"), key="export_format")
     include_dropped = right.checkbox("Include dropped rows (with keep = false and the reason)", key="export_dropped")
-    # Exporting reads and downloads: like viewing, it needs no account (the manifest names who, if signed in).
-    if st.button("Write the export", type="primary", key="export_write"):
+    # Writing an export puts a file in the workspace: it needs an account (checked in export_to_workspace).
+    reason = studio.may("export", "write an export")
+    if reason:
+        st.caption(reason)
+    if st.button("Write the export", type="primary", key="export_write", disabled=reason is not None):
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        out = settings.workspace / "exports" / f"{info.name}-{method}-{stamp}{EXTENSIONS[fmt]}"
-        manifest = dict(run.manifest)
-        someone = studio.person()
-        manifest["exported_by"] = someone.name if someone else ""
-        with st.spinner("Writing…"):
-            exported = export_selection(run.records, run.selection, out, manifest, fmt, include_dropped)
+        try:
+            with st.spinner("Writing…"):
+                exported = export_to_workspace(settings.workspace, studio.person(), run.records,
+                                               run.selection, f"{info.name}-{method}-{stamp}{EXTENSIONS[fmt]}",
+                                               run.manifest, fmt, include_dropped)
+        except (Forbidden, SelectionError) as err:
+            st.warning(studio.escaped(str(err)))
+            return
         st.session_state["export_written"] = {"path": str(exported.path), "manifest": str(exported.manifest_path),
                                               "rows": exported.rows}
     written = st.session_state.get("export_written")
     if written and Path(written["path"]).exists():
         path, manifest_path = Path(written["path"]), Path(written["manifest"])
-        st.success(f"Wrote {written['rows']:,} rows to {path} and its manifest beside it.")
+        st.success(studio.escaped(f"Wrote {written['rows']:,} rows to {path} and its manifest beside it."))
         st.download_button(f"Download {path.stem}.zip (data + manifest)", zipped(path, manifest_path),
                            file_name=f"{path.stem}.zip", mime="application/zip", key="export_download")
         with st.expander("Manifest"):
@@ -140,7 +147,7 @@ def main() -> None:
     try:
         run = selection_run(key, method, json.dumps(params, sort_keys=True), rater, studio.score_scale(), info)
     except SelectionError as err:
-        st.error(str(err))
+        st.error(studio.escaped(str(err)))
         return
     summary(run, info)
     write_and_offer(run, info, method)

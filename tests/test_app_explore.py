@@ -79,7 +79,8 @@ def test_an_example_shows_texts_scores_explanations_and_flags(studio_env):
     assert [c.value for c in app.code][:1] == [record.instruction]
     ratings = table_with(app, "explanation")
     assert list(ratings["explanation"]) == ["iqs says 0"]
-    assert any("`short_output`: the output has 2 words" in m.value for m in app.markdown)
+    flags = table_with(app, "flag")
+    assert flags.to_dict("records") == [{"flag": "short_output", "reason": "the output has 2 words"}]
 
 
 def test_an_override_needs_an_account_and_a_reason_and_records_the_person(studio_env):

@@ -141,7 +141,8 @@ def test_dry_run_prints_tokens_and_cost_and_calls_nothing(
 def test_rate_a_workspace_dataset_stores_the_ratings_and_skips_unchanged_records(
     settings: Settings, server: FaultServer, input_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli(settings, "import", str(input_file), "--name", "pool") == 0
+    # The pool repeats one row: the duplicate is rejected, so import exits 1 ("some rows rejected").
+    assert cli(settings, "import", str(input_file), "--name", "pool") == 1
     assert cli(settings, "rate", "--dataset", "pool", *llm_args(server)) == 0
     assert "4 rated now" in capsys.readouterr().out
     store = Store.open(settings)
@@ -155,7 +156,7 @@ def test_rate_a_workspace_dataset_stores_the_ratings_and_skips_unchanged_records
     more.write_text(
         input_file.read_text() + json.dumps({"instruction": "New one", "input": "", "output": "Fresh"}) + "\n"
     )
-    assert cli(settings, "import", str(more), "--name", "pool", "--replace") == 0
+    assert cli(settings, "import", str(more), "--name", "pool", "--replace") == 1
     assert cli(settings, "rate", "--dataset", "pool", *llm_args(server)) == 0
     assert "4 were already rated, 1 rated now" in capsys.readouterr().out
     assert len(server.hits) == 5

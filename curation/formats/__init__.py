@@ -52,6 +52,24 @@ class ReadResult:
     def rows_seen(self) -> int:
         return len(self.records) + len(self.rejections)
 
+    def nothing_loadable(self) -> str | None:
+        """Why nothing in the file can be loaded (one sentence), or None when at least one row can."""
+        if self.records:
+            return None
+        if not self.rejections:
+            return f"{self.path.name} holds no rows (an empty file, or a header without rows); nothing to load"
+        reasons = Counter(_reason_kind(r.reason) for r in self.rejections)
+        why = ", ".join(f"{n} {kind}" for kind, n in reasons.most_common(3))
+        return (f"none of the {len(self.rejections)} rows of {self.path.name} is loadable ({why}); "
+                "fix the file (the report names every row) or map its columns with --map")
+
+    @property
+    def exit_code(self) -> int:
+        """0: every row loads; 1: some rows are rejected; 2: nothing loads (see also UnreadableFile)."""
+        if not self.records:
+            return 2
+        return 1 if self.rejections else 0
+
     def summary(self) -> str:
         reasons = Counter(_reason_kind(r.reason) for r in self.rejections)
         by_reason = ", ".join(f"{n} {kind}" for kind, n in reasons.most_common())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from curation.config import Settings
 from curation.store.calls import CallRow, Calls
-from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, NotFound
+from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, InvalidName, NotFound
 from curation.store.db import Database
 from curation.store.flags import FlagRow, Flags
 from curation.store.judgments import JudgmentRow, Judgments, RunInfo, RunSpec
@@ -16,6 +16,7 @@ from curation.store.models import ModelInfo, Models
 from curation.store.overrides import Decision, Overrides
 from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
+from curation.store.schema_security import SetupToken, SignInFailure  # noqa: F401 (their tables)
 from curation.store.selections import SelectionInfo, Selections
 from curation.store.studies import Studies
 from curation.store.testsets import TestSetInfo, TestSets
@@ -28,6 +29,7 @@ __all__ = [
     "DatasetInfo",
     "Decision",
     "FlagRow",
+    "InvalidName",
     "JudgmentRow",
     "ModelInfo",
     "NotFound",
