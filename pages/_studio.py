@@ -79,7 +79,7 @@ def ensure_demo() -> None:
     with _demo_lock():
         if not current.datasets.all() and not current.testsets.all():
             bar = st.progress(0.0, text="First start: building the demo workspace…")
-            build_demo(current, settings(), progress=lambda message, done, total: bar.progress(
+            build_demo(current, settings(), progress=lambda done, total, message: bar.progress(
                 min(done / max(total, 1), 1.0), text=f"First start: building the demo workspace — {message}"))
             bar.empty()
             st.toast("The demo workspace is ready: three datasets and eight test sets.")

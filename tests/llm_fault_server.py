@@ -31,6 +31,8 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -48,6 +50,14 @@ class Hit:
     authorization: str
     path: str = ""  # with the query string
     api_key_header: str = ""  # Azure-style clients send the key here instead of Authorization
+
+
+@contextmanager
+def refusing_base_url() -> Iterator[str]:
+    """A base URL where nothing listens: the port is bound (so no other process can take it) but not listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as reserved:
+        reserved.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{reserved.getsockname()[1]}/v1"
 
 
 class FaultServer:
