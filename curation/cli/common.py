@@ -11,13 +11,19 @@ from typing import Any
 from curation import jobs
 from curation.config import Settings
 from curation.formats import READ_FORMATS, ReadResult, parse_mapping, read_file
-from curation.store import Store
+from curation.store import NotFound, Store
+from curation.studio_auth import Person
 
 INPUT_HELP = "JSON, JSONL, CSV, Parquet or a datasets directory"
 
 
 def open_store(settings: Settings) -> Store:
     return Store.open(settings)
+
+
+def local_lead(name: str = "cli") -> Person:
+    """Who a CLI call acts as: the machine's owner, a lead (README: the CLI is the local lead's tool)."""
+    return Person(name or "cli", "lead", via="cli")
 
 
 def add_input_arguments(parser: argparse.ArgumentParser, name: str = "input", optional: bool = True, help: str = INPUT_HELP) -> None:
@@ -53,7 +59,9 @@ def start_background_job(
 
     A job that did not finish well has its error printed here; the caller prints a done job's result.
     """
-    job_id = jobs.start(store, settings, kind, params, title=title, created_by=args.user)
+    job_id = jobs.start(
+        store, settings, kind, params, title=title, by=local_lead(args.user), dataset_id=dataset_id_of(store, params)
+    )
     print(f"job {job_id} started: follow it with `python -m curation jobs show {job_id}`")
     if not args.wait:
         return None
@@ -62,6 +70,17 @@ def start_background_job(
     if info.status != "done":
         print(f"  {info.error or info.message}", file=sys.stderr)
     return info
+
+
+def dataset_id_of(store: Store, params: dict[str, Any]) -> int | None:
+    """The job's dataset as a column (params name it for the handler; lists filter on the column)."""
+    name = params.get("dataset")
+    if not name:
+        return None
+    try:
+        return store.datasets.get(str(name)).id
+    except NotFound:
+        return None  # the handler says so in one sentence when it runs
 
 
 def progress_bar(total: int, description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:

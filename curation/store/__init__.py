@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from curation.config import Settings
 from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, NotFound
-from curation.store.db import Database
+from curation.store.db import DEFAULT_BUSY_TIMEOUT_S, Database
 from curation.store.flags import FlagRow, Flags
+from curation.store.jobs import Jobs
 from curation.store.overrides import Decision, Overrides
 from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
@@ -34,8 +35,8 @@ __all__ = [
 
 
 class Store:
-    def __init__(self, url: str, run_migrations: bool = True) -> None:
-        self.db = Database(url, run_migrations=run_migrations)
+    def __init__(self, url: str, run_migrations: bool = True, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
+        self.db = Database(url, run_migrations=run_migrations, busy_timeout_s=busy_timeout_s)
         self.datasets = Datasets(self.db)
         self.ratings = Ratings(self.db)
         self.flags = Flags(self.db)
@@ -43,10 +44,11 @@ class Store:
         self.users = Users(self.db)
         self.testsets = TestSets(self.db)
         self.selections = Selections(self.db)
+        self.jobs = Jobs(self.db)
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
-        return cls(settings.db_url)
+        return cls(settings.db_url, busy_timeout_s=settings.jobs.busy_timeout_s)
 
     @property
     def url(self) -> str:
