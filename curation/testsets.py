@@ -98,6 +98,10 @@ def _item(path: Path, index: int, row: dict[str, Any], category_field: str | Non
     item_id = str(row.get("question_id", row.get("id", row.get("idx", index))))
     category = row.get(category_field) if category_field else None
     reference = next((row[k] for k in REFERENCE_FIELDS if isinstance(row.get(k), str)), None) or references.get(item_id)
+    if reference is None and isinstance(row.get("instances"), list) and row["instances"]:
+        # Self-Instruct keeps its reference answer beside the input, in the first instance.
+        output = row["instances"][0].get("output")
+        reference = output if isinstance(output, str) and output else None
     used = {key, "input", "instances", category_field, "question_id", "id", "idx", *REFERENCE_FIELDS}
     meta = {k: v for k, v in row.items() if k not in used}
     return TestItem(item_id, question, None if category is None else str(category), turns, reference, meta)

@@ -7,6 +7,7 @@ that has not changed; the store connection is one per database URL for the whole
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -211,6 +212,30 @@ def _add_account_form(lead: Person) -> None:
                 st.error(str(err))
             else:
                 st.success(f"Created {created.role} '{created.name}'.")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Navigation: which pages the signed-in person sees
+
+
+def navigation_pages() -> list[Any]:
+    """The pages for the signed-in person's role: a voter gets only Vote (no data, no model names)."""
+    someone = person()
+    vote = functools.partial(st.Page, "pages/vote.py", title="Vote", icon=":material/how_to_vote:")
+    if someone is not None and someone.role == "voter":
+        return [vote(default=True)]
+    pages = [
+        st.Page("pages/data.py", title="Data", icon=":material/database:", default=True),
+        st.Page("pages/rate.py", title="Rate", icon=":material/grade:"),
+        st.Page("pages/explore.py", title="Explore", icon=":material/bar_chart:"),
+        st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
+        st.Page("pages/export.py", title="Export", icon=":material/download:"),
+    ]
+    if someone is not None and someone.may("vote"):
+        pages.append(vote())
+    if someone is not None and someone.may("manage_studies"):
+        pages.append(st.Page("pages/study_results.py", title="Studies", icon=":material/groups:"))
+    return pages
 
 
 # ----------------------------------------------------------------------------------------------------

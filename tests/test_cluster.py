@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -141,7 +139,7 @@ def test_the_map_is_built_once_then_read_from_the_cache(settings: Settings, monk
     again = build_map(list(reversed(records)), settings)
     pd.testing.assert_frame_equal(again, frame.iloc[::-1].reset_index(drop=True))
     assert cluster_records(records, settings).labels.tolist() == frame["cluster"].tolist()
-    changed = dataclasses.replace(settings, cluster=dataclasses.replace(settings.cluster, k=2))
+    changed = settings.model_copy(update={"cluster": settings.cluster.model_copy(update={"k": 2})})
     assert cached_map([r.id for r in records], changed) is None, "another k is another map"
 
 

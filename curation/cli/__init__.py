@@ -18,9 +18,11 @@ COMMAND_MODULES = (
     "curation.cli.demo",
     "curation.cli.flags",
     "curation.cli.jobs",
+    "curation.cli.judge",
     "curation.cli.map",
     "curation.cli.rate",
     "curation.cli.select",
+    "curation.cli.study",
     "curation.cli.users",
 )
 

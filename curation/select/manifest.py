@@ -363,9 +363,9 @@ def _settings_for(manifest: Mapping[str, Any], settings: Settings) -> Settings:
     clustering = manifest.get("clustering")
     if not clustering:
         return settings
-    embed = dataclasses.replace(settings.embed, **clustering["embed"])
-    cluster = dataclasses.replace(settings.cluster, **clustering["cluster"])
-    rebuilt = dataclasses.replace(settings, embed=embed, cluster=cluster)
+    embed = settings.embed.model_validate({**settings.embed.model_dump(), **clustering["embed"]})
+    cluster = settings.cluster.model_validate({**settings.cluster.model_dump(), **clustering["cluster"]})
+    rebuilt = settings.model_copy(update={"embed": embed, "cluster": cluster})
     from curation.embed import model_slug
 
     if model_slug(embed) != clustering["embed_model"]:

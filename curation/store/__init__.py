@@ -11,10 +11,12 @@ from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, NotFou
 from curation.store.db import DEFAULT_BUSY_TIMEOUT_S, Database
 from curation.store.flags import FlagRow, Flags
 from curation.store.jobs import Jobs
+from curation.store.judgments import JudgmentRow, Judgments, RunInfo, RunSpec
 from curation.store.overrides import Decision, Overrides
 from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
 from curation.store.selections import SelectionInfo, Selections
+from curation.store.studies import Studies
 from curation.store.testsets import TestSetInfo, TestSets
 from curation.store.users import Account, Users
 
@@ -24,9 +26,12 @@ __all__ = [
     "DatasetInfo",
     "Decision",
     "FlagRow",
+    "JudgmentRow",
     "NotFound",
     "RaterSummary",
     "RatingRow",
+    "RunInfo",
+    "RunSpec",
     "SelectionInfo",
     "Store",
     "TestSetInfo",
@@ -45,6 +50,8 @@ class Store:
         self.testsets = TestSets(self.db)
         self.selections = Selections(self.db)
         self.jobs = Jobs(self.db)
+        self.judgments = Judgments(self.db)
+        self.studies = Studies(self.db)
 
     @classmethod
     def open(cls, settings: Settings) -> Store:

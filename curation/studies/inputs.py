@@ -1,0 +1,111 @@
+"""What a study is made from: two models' answers (JSONL files), and LLM judges' verdicts to compare with.
+
+An answers file has one JSON object per line: ``id``, ``instruction``, ``input``, ``output`` and
+optionally ``category`` and ``testset``. A judgments file has ``id`` and ``verdict`` (from the study
+model's side: win/tie/lose, or A/B/tie with A the study model), optionally ``judge``.
+Every bad line is an error naming the file, the line and what to do: nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curation.store.studies import ItemRow, StudyError
+
+JUDGE_VERDICTS = {"win": "win", "tie": "tie", "lose": "lose", "a": "win", "b": "lose", "neither": "tie"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    id: str
+    instruction: str
+    input: str
+    output: str
+    category: str = ""
+    testset: str = ""
+
+
+@dataclass(frozen=True)
+class Answers:
+    """One model's answers, by test item id."""
+
+    model: str
+    by_id: dict[str, Answer]
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """The items of a study and what was left out (and why), so the lead sees every decision."""
+
+    items: list[ItemRow]
+    only_model: list[str]
+    only_baseline: list[str]
+    filtered_out: int
+
+
+def _lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    rows = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise StudyError(f"{path}:{number}: invalid JSON ({err.msg}); fix the line or remove it") from None
+        if not isinstance(row, dict):
+            raise StudyError(f"{path}:{number}: expected a JSON object per line")
+        rows.append((number, row))
+    return rows
+
+
+def read_answers(path: Path, model: str | None = None) -> Answers:
+    """A model's answers from a JSONL file; the model is named ``model`` or after the file."""
+    by_id: dict[str, Answer] = {}
+    for number, row in _lines(path):
+        missing = [k for k in ("id", "instruction", "output") if not str(row.get(k) or "").strip()]
+        if missing:
+            raise StudyError(f"{path}:{number}: missing {', '.join(missing)}; every answer needs id, instruction and output")
+        key = str(row["id"])
+        if key in by_id:
+            raise StudyError(f"{path}:{number}: id '{key}' appears twice; each test item is answered once per file")
+        by_id[key] = Answer(key, str(row["instruction"]), str(row.get("input") or ""), str(row["output"]),
+                            str(row.get("category") or ""), str(row.get("testset") or ""))
+    if not by_id:
+        raise StudyError(f"{path}: no answers in the file; give one JSON object per line")
+    return Answers(model or Path(path).stem, by_id)
+
+
+def pair(model: Answers, baseline: Answers, testsets: list[str] | None = None, sample: int | None = None,
+         seed: int = 0) -> Pairing:
+    """The items both sides answered (on the chosen test sets), optionally a seeded sample of them."""
+    shared = [k for k in model.by_id if k in baseline.by_id]
+    chosen = [k for k in shared if not testsets or model.by_id[k].testset in testsets]
+    filtered_out = len(shared) - len(chosen)
+    if sample is not None and sample < len(chosen):
+        picked = set(random.Random(seed).sample(chosen, sample))
+        filtered_out += len(chosen) - sample
+        chosen = [k for k in chosen if k in picked]
+    items = [_item(model.by_id[k], baseline.by_id[k]) for k in chosen]
+    return Pairing(items, sorted(set(model.by_id) - set(baseline.by_id)),
+                   sorted(set(baseline.by_id) - set(model.by_id)), filtered_out)
+
+
+def _item(mine: Answer, theirs: Answer) -> ItemRow:
+    if (mine.instruction, mine.input) != (theirs.instruction, theirs.input):
+        raise StudyError(f"item '{mine.id}' has different questions in the two answer files; they must answer the same test items")
+    return ItemRow(mine.id, mine.instruction, mine.input, mine.output, theirs.output, mine.category, mine.testset)
+
+
+def read_judgments(path: Path) -> dict[str, dict[str, str]]:
+    """Judge verdicts by judge then item id, from the study model's side (win/tie/lose)."""
+    judges: dict[str, dict[str, str]] = {}
+    for number, row in _lines(path):
+        verdict = JUDGE_VERDICTS.get(str(row.get("verdict", "")).strip().lower())
+        if "id" not in row or verdict is None:
+            raise StudyError(f"{path}:{number}: need 'id' and a 'verdict' of win/tie/lose (or A/B/tie with A the study model)")
+        judges.setdefault(str(row.get("judge") or Path(path).stem), {})[str(row["id"])] = verdict
+    return judges
