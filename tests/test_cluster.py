@@ -102,7 +102,7 @@ def test_few_points_get_a_pca_layout_without_umap() -> None:
 def test_above_the_fit_sample_umap_fits_a_sample_and_places_the_rest() -> None:
     vectors, _, ids = blobs(per_topic=60, seed=2)
     stages: list[str] = []
-    coords = project_2d(vectors, ClusterConfig(umap_fit_sample=100, umap_seed=3), lambda m, d, t: stages.append(m))
+    coords = project_2d(vectors, ClusterConfig(umap_fit_sample=100, umap_seed=3), lambda d, t, m: stages.append(m))
     assert coords.shape == (180, 2) and np.isfinite(coords).all()
     assert stages == [
         "finding neighbours of 100 points",
@@ -130,7 +130,7 @@ def topic_records(per_topic: int = 8) -> list[Record]:
 def test_the_map_is_built_once_then_read_from_the_cache(settings: Settings, monkeypatch) -> None:
     records = topic_records()
     stages: set[str] = set()
-    frame = build_map(records, settings, lambda m, d, t: stages.add(m))
+    frame = build_map(records, settings, lambda d, t, m: stages.add(m))
     assert list(frame.columns) == ["id", "x", "y", "cluster", "cluster_name"]
     assert frame["id"].tolist() == [r.id for r in records] and {"embedding", "clustering"} <= stages
     assert frame["cluster"].nunique() == default_k(len(records)) == 3

@@ -42,11 +42,11 @@ def test_vectors_are_unit_float32_and_mean_something(settings: Settings) -> None
 @pytest.mark.slow  # loads the sentence-transformers model
 def test_the_cache_answers_the_second_time_without_the_model(settings: Settings, monkeypatch) -> None:
     calls: list[tuple[int, int]] = []
-    first = embed_texts(TEXTS, settings, progress=lambda d, t: calls.append((d, t)))
+    first = embed_texts(TEXTS, settings, progress=lambda d, t, _m: calls.append((d, t)))
     assert calls[0] == (0, 3) and calls[-1] == (3, 3), "progress counts distinct texts"
     monkeypatch.setattr(embed, "Encoder", no_model)
     calls.clear()
-    again = embed_texts(list(reversed(TEXTS)), settings, progress=lambda d, t: calls.append((d, t)))
+    again = embed_texts(list(reversed(TEXTS)), settings, progress=lambda d, t, _m: calls.append((d, t)))
     assert np.array_equal(again, first[::-1]) and calls == [(3, 3)]
     assert [p.suffix for p in VectorCache(cache_dir(settings)).shards()] == [".vec"]
 

@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import time
+import traceback
 from collections.abc import Iterator
 from datetime import timedelta
 from email.utils import format_datetime
@@ -23,6 +24,7 @@ from curation import jobs
 from curation.config import Settings, set_value
 from curation.raters.llm import (
     EndpointRefused,
+    EndpointUnreachable,
     LLMOptions,
     LLMRater,
     backoff_delay,
@@ -102,6 +104,7 @@ def test_faults_are_retried_statuses_stored_and_no_rating_lost(
     faulty = [Record(f"Explain {marker}", "", f"Answer for {marker}") for marker in FAULTS]
     items = records(12) + faulty
     request = RateRequest(
+        rater="llm",
         input=str(write_jsonl(tmp_path / "in.jsonl", items)),
         out=str(tmp_path / "out.jsonl"),
         base_url=server.base_url,
@@ -151,6 +154,7 @@ def test_a_finished_run_makes_no_call_and_lost_ratings_are_rebuilt_from_the_call
 ) -> None:
     items = records(10)
     request = RateRequest(
+        rater="llm",
         input=str(write_jsonl(tmp_path / "in.jsonl", items)), out=str(tmp_path / "out.jsonl"), base_url=server.base_url
     )
     first = rate(request, fast, store)
@@ -202,10 +206,12 @@ def test_the_key_comes_from_the_environment_or_secrets_toml_and_is_never_stored(
     sqlite_store: Store, fast: Settings, server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     request = RateRequest(
+        rater="llm",
         input=str(write_jsonl(tmp_path / "in.jsonl", records(2))),
         out=str(tmp_path / "o.jsonl"),
         base_url=server.base_url,
     )
+    configure(fast, llm__base_url=server.base_url)  # the key goes to the configured endpoint only
     monkeypatch.setenv("OPENAI_API_KEY", "test-key-from-environment")
     rate(request, fast, sqlite_store)
     assert {hit.authorization for hit in server.hits} == {"Bearer test-key-from-environment"}
@@ -216,6 +222,7 @@ def test_the_key_comes_from_the_environment_or_secrets_toml_and_is_never_stored(
     (tmp_path / ".streamlit" / "secrets.toml").write_text('OPENAI_API_KEY = "test-key-from-secrets"\n')
     rate(
         RateRequest(
+            rater="llm",
             input=str(write_jsonl(tmp_path / "more.jsonl", records(2, "More"))),
             out=str(tmp_path / "p.jsonl"),
             base_url=server.base_url,
@@ -232,10 +239,11 @@ def test_the_key_comes_from_the_environment_or_secrets_toml_and_is_never_stored(
 def test_an_azure_style_endpoint_gets_the_deployment_in_the_path_and_the_key_in_api_key(
     sqlite_store: Store, fast: Settings, server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    configure(fast, llm__api_version="2024-10-21")
-    monkeypatch.setenv("OPENAI_API_KEY", "azure-key")
     resource = server.base_url.removesuffix("/v1")
+    configure(fast, llm__api_version="2024-10-21", llm__key_base_urls=[resource + "/"])
+    monkeypatch.setenv("OPENAI_API_KEY", "azure-key")
     request = RateRequest(
+        rater="llm",
         input=str(write_jsonl(tmp_path / "in.jsonl", records(2))), out=str(tmp_path / "o.jsonl"), base_url=resource
     )
     summary = rate(request, fast, sqlite_store)
@@ -251,6 +259,7 @@ def test_cost_comes_from_the_price_table(
 ) -> None:
     configure(fast, llm__prices={MODEL: [1000.0, 2000.0]})
     request = RateRequest(
+        rater="llm",
         input=str(write_jsonl(tmp_path / "in.jsonl", records(4))),
         out=str(tmp_path / "o.jsonl"),
         base_url=server.base_url,
@@ -275,6 +284,7 @@ def test_dry_run_estimate_counts_only_calls_not_yet_answered(
 
     rate(
         RateRequest(
+            rater="llm",
             input=str(write_jsonl(tmp_path / "in.jsonl", items[:4])),
             out=str(tmp_path / "o.jsonl"),
             base_url=server.base_url,
@@ -337,6 +347,7 @@ def test_a_worker_killed_mid_job_resumes_without_repeating_a_completed_call(
     items = records(60)
     with FaultServer(delay_s=0.15) as slow:
         request = RateRequest(
+            rater="llm",
             input=str(write_jsonl(tmp_path / "in.jsonl", items)),
             out=str(tmp_path / "out.jsonl"),
             base_url=slow.base_url,
@@ -379,6 +390,7 @@ def test_a_cancelled_rate_job_keeps_what_it_rated_and_resumes_from_there(
     items = records(40)
     with FaultServer(delay_s=0.25) as slow:
         request = RateRequest(
+            rater="llm",
             input=str(write_jsonl(tmp_path / "in.jsonl", items)),
             out=str(tmp_path / "out.jsonl"),
             base_url=slow.base_url,
@@ -400,3 +412,77 @@ def test_a_cancelled_rate_job_keeps_what_it_rated_and_resumes_from_there(
     assert info.status == "done" and info.result["already_rated"] >= len(kept)
     assert len(slow.hits) - hits_at_cancel == info.result["calls"] <= len(items) - len(kept)
     assert set(rating_rows(sqlite_store)) == {r.id for r in items}
+
+
+def test_the_key_goes_only_to_the_endpoints_it_was_configured_for(
+    sqlite_store: Store, fast: Settings, server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key-only-for-the-configured-one")
+    logged: list[str] = []
+
+    def rate_with(settings: Settings, prefix: str) -> None:
+        request = RateRequest(
+            rater="llm",
+            input=str(write_jsonl(tmp_path / f"{prefix}.jsonl", records(2, prefix))),
+            out=str(tmp_path / f"{prefix}.out.jsonl"),
+            base_url=server.base_url,
+        )
+        rate(request, settings, sqlite_store, log=lambda message, level="info": logged.append(message))
+
+    rate_with(fast, "Other")  # --base-url names an endpoint the key was not configured for
+    assert {hit.authorization for hit in server.hits} == {"Bearer no-key-configured"}
+    assert any("not sent to" in line and "llm.key_base_urls" in line for line in logged)
+
+    configure(fast, llm__key_base_urls=[server.base_url + "/"])  # a lead lists it (trailing slash or not)
+    rate_with(fast, "Listed")
+    assert server.hits[-1].authorization == "Bearer test-key-only-for-the-configured-one"
+
+
+def test_an_endpoint_that_echoes_the_key_never_gets_it_stored_or_logged(
+    store: Store, fast: Settings, server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "test-key-echoed-back-7f3a9c"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    configure(fast, llm__base_url=server.base_url)
+    logged: list[str] = []
+    rater = LLMRater(
+        LLMOptions.from_config(fast.llm), store, api_key=key, log=lambda message, level="info": logged.append(message)
+    )
+    items = [Record(f"Explain {marker}", "", "x") for marker in ("@echo400", "@echo500x9", "@echo", "@echo500x1")]
+    results = rater.rate(items)
+
+    assert all(hit.authorization == f"Bearer {key}" for hit in server.hits)  # it was sent, and echoed
+    assert [r.status for r in results] == ["error", "error", "ok", "ok"]
+    assert "HTTP 400" in (results[0].raw or "") and "[REDACTED]" in (results[0].raw or "")
+    assert "[REDACTED]" in (results[2].raw or "") and (results[2].explanation or "").count("[REDACTED]") == 1
+    stored = json.dumps([[c.response_text, c.error, c.request] for c in call_rows(store).values()])
+    assert key not in stored and "[REDACTED]" in stored
+    assert logged and key not in "\n".join(logged)
+
+    with pytest.raises(EndpointRefused) as refused:
+        rater.rate([Record("Explain @echo401", "", "x")])
+    assert key not in str(refused.value) and "HTTP 401" in str(refused.value)
+    assert key not in "".join(traceback.format_exception(refused.value))  # no chained error carries it
+
+
+def test_nothing_listening_fails_at_once_with_one_sentence(sqlite_store: Store, fast: Settings) -> None:
+    with FaultServer() as gone:
+        base_url = gone.base_url
+    configure(fast, llm__max_retries=6, llm__backoff_base_s=1.0)  # retries would take a minute
+    rater = LLMRater(LLMOptions.from_config(fast.llm, base_url=base_url), sqlite_store)
+    started = time.monotonic()
+    with pytest.raises(EndpointUnreachable, match="nothing answers at .*no call was made"):
+        rater.rate(records(5))
+    assert time.monotonic() - started < 10
+    assert call_rows(sqlite_store) == {}
+
+
+def test_a_model_without_a_price_counts_as_paid_and_its_cost_as_unknown(
+    sqlite_store: Store, fast: Settings, server: FaultServer
+) -> None:
+    from curation.llm import is_paid
+
+    assert is_paid("local-model", {}) and is_paid("gpt-4o", {"gpt-4o": [2.5, 10]})
+    assert not is_paid("local-model", {"local-model": [0, 0]})
+    estimate = estimate_cost(fast, sqlite_store, records(3), base_url=server.base_url)
+    assert not estimate.price_known and "cost: unknown" in "\n".join(estimate.lines())

@@ -182,3 +182,13 @@ def test_car_and_map_embed_cluster_and_agree(tmp_path: Path, settings: Settings)
     assert list(frame.columns) == ["id", "x", "y", "cluster", "cluster_name"] and len(frame) == 30
     by_id = {r["id"]: r["cluster"] for r in rows}
     assert all(by_id[i] == c for i, c in zip(frame["id"], frame["cluster"])), "map and CaR share the clusters"
+
+
+def test_tau_uses_the_0_5_scale_of_the_studio_and_raw_on_request(settings: Settings, tmp_path: Path, capsys):
+    rows = [{"instruction": f"Question {i}", "input": "", "output": f"Answer {i}", "score": float(i - 10),
+             "score_0_5": (i - 10 + 10) / 4, "rater": "iqs", "rater_version": "v1"} for i in range(20)]
+    rated = write_jsonl(tmp_path / "iqs.jsonl", rows)
+    assert cli(settings, "select", str(rated), "--method", "threshold", "--tau", "4.5") == 0
+    assert "kept 2 of 20" in capsys.readouterr().out  # 0–5 scores 4.5 and 4.75
+    assert cli(settings, "select", str(rated), "--method", "threshold", "--tau", "4.5", "--raw") == 0
+    assert "kept 5 of 20" in capsys.readouterr().out  # raw scores 5 … 9

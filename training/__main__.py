@@ -15,6 +15,8 @@ from collections.abc import Sequence
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "iqs": ("training.iqs", "train the IQS quality scorer (CaR expert-revised pairs, MiniLM cross-encoder)"),
+    "sft": ("training.sft", "fine-tune a causal LM on a selection (TRL SFTTrainer + PEFT LoRA, Alpaca template)"),
+    "export": ("training.sft.export", "export a registry model: its LoRA adapter, or merged into the base weights"),
 }
 
 

@@ -11,19 +11,15 @@ from typing import Any
 from curation import jobs
 from curation.config import Settings
 from curation.formats import READ_FORMATS, ReadResult, parse_mapping, read_file
-from curation.store import NotFound, Store
-from curation.studio_auth import Person
+from curation.progress import ProgressFn
+from curation.store import Store
+from curation.studio_auth import cli_person
 
 INPUT_HELP = "JSON, JSONL, CSV, Parquet or a datasets directory"
 
 
 def open_store(settings: Settings) -> Store:
     return Store.open(settings)
-
-
-def local_lead(name: str = "cli") -> Person:
-    """Who a CLI call acts as: the machine's owner, a lead (README: the CLI is the local lead's tool)."""
-    return Person(name or "cli", "lead", via="cli")
 
 
 def add_input_arguments(parser: argparse.ArgumentParser, name: str = "input", optional: bool = True, help: str = INPUT_HELP) -> None:
@@ -53,14 +49,23 @@ def add_background_arguments(parser: argparse.ArgumentParser, what_wait_prints: 
 
 
 def start_background_job(
-    store: Store, settings: Settings, kind: str, params: dict[str, Any], title: str, args: argparse.Namespace
+    store: Store,
+    settings: Settings,
+    kind: str,
+    params: dict[str, Any],
+    title: str,
+    args: argparse.Namespace,
+    start: Callable[[], int] | None = None,
 ) -> jobs.JobInfo | None:
     """Start the job and say how to follow it; with ``--wait`` its final state, else None.
 
-    A job that did not finish well has its error printed here; the caller prints a done job's result.
+    ``start`` replaces ``jobs.start`` when the job is launched through a library call that checks who
+    launches it (e.g. :func:`curation.raters.run.start_rating`). A job that did not finish well has its
+    error printed here; the caller prints a done job's result.
     """
-    job_id = jobs.start(
-        store, settings, kind, params, title=title, by=local_lead(args.user), dataset_id=dataset_id_of(store, params)
+    dataset_id = jobs.dataset_id_named(store, params.get("dataset"))
+    job_id = start() if start else jobs.start(
+        store, settings, kind, params, title=title, by=cli_person(args.user), dataset_id=dataset_id
     )
     print(f"job {job_id} started: follow it with `python -m curation jobs show {job_id}`")
     if not args.wait:
@@ -72,30 +77,42 @@ def start_background_job(
     return info
 
 
-def dataset_id_of(store: Store, params: dict[str, Any]) -> int | None:
-    """The job's dataset as a column (params name it for the handler; lists filter on the column)."""
-    name = params.get("dataset")
-    if not name:
-        return None
-    try:
-        return store.datasets.get(str(name)).id
-    except NotFound:
-        return None  # the handler says so in one sentence when it runs
+class _StageBar:
+    """tqdm bars on stderr, created with the first report; the message names the bar.
+
+    A new stage (its total changes, or its count starts again) closes the bar and opens the next, so
+    "embedding 0..n" then "clustering 0..1" draw as two bars rather than one that jumps back.
+    """
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        text = message or self.description
+        if self.bar is None or total != self.bar.total or done < self.bar.n:
+            from tqdm import tqdm
+
+            self.close()
+            self.bar = tqdm(total=total, desc=text, unit="rec", file=sys.stderr, dynamic_ncols=True)
+        elif text != self.bar.desc:
+            self.bar.set_description(text, refresh=False)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
-def progress_bar(total: int, description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
-    """A tqdm bar on stderr, driven by (done, total) callbacks as the library reports them."""
-    from tqdm import tqdm
+def progress_bar(description: str = "") -> tuple[ProgressFn, Callable[[], None]]:
+    """A :data:`~curation.progress.ProgressFn` that draws on stderr, and the function that closes it.
 
-    bar = tqdm(total=total, desc=description, unit="rec", file=sys.stderr, dynamic_ncols=True)
-
-    def update(done: int, new_total: int) -> None:
-        if new_total != bar.total:
-            bar.total = new_total
-        bar.n = done
-        bar.refresh()
-
-    return update, bar.close
+    Nothing is drawn until the library reports, so a command refused up front prints only its error.
+    ``description`` names the bar when a report carries no message.
+    """
+    bar = _StageBar(description)
+    return bar, bar.close
 
 
 def print_table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -19,13 +19,13 @@ from curation.cli.common import (
     start_background_job,
 )
 from curation.config import Settings
+from curation.progress import ProgressFn
 from curation.records import Record
 
 if TYPE_CHECKING:
     from curation.flags import FlagHit
 
 EXAMPLES_PER_FLAG = 3
-Update = Callable[[int, int], None]
 
 
 class FlagRun(NamedTuple):
@@ -61,9 +61,9 @@ def run_flags(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError("give either an input file or --dataset NAME (not both)")
     if args.background:
         return _start_job(args, settings)
-    update, close = progress_bar(0, "flags")
+    progress, close = progress_bar("flags")
     try:
-        run = _flag_dataset(args, settings, update) if args.dataset else _flag_file(args, settings, update)
+        run = _flag_dataset(args, settings, progress) if args.dataset else _flag_file(args, settings, progress)
     except ValueError as err:  # a rule choice that cannot run, said in one sentence
         raise CommandError(str(err)) from err
     finally:
@@ -75,7 +75,7 @@ def run_flags(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _flag_file(args: argparse.Namespace, settings: Settings, update: Update) -> FlagRun:
+def _flag_file(args: argparse.Namespace, settings: Settings, progress: ProgressFn) -> FlagRun:
     from curation.flags import flag_records, rules_to_run
     from curation.flags.dataset import dataset_embeddings
 
@@ -85,17 +85,17 @@ def _flag_file(args: argparse.Namespace, settings: Settings, update: Update) -> 
     names = rules_to_run(not args.no_embeddings, args.rule)
     embeddings = None
     if not args.no_embeddings and set(names) & {"off_topic", "near_duplicate"}:
-        embeddings = dataset_embeddings(result.records, settings, lambda done, total, _m: update(done, total))
+        embeddings = dataset_embeddings(result.records, settings, progress)
     hits = flag_records(result.records, settings.flags, embeddings, rules=names)
     return FlagRun(args.input.name, result.records, hits, names)
 
 
-def _flag_dataset(args: argparse.Namespace, settings: Settings, update: Update) -> FlagRun:
+def _flag_dataset(args: argparse.Namespace, settings: Settings, progress: ProgressFn) -> FlagRun:
     from curation.flags import FlagHit, flag_dataset
 
     store = open_store(settings)
     try:
-        counts = flag_dataset(store, settings, args.dataset, lambda done, total, _m: update(done, total),
+        counts = flag_dataset(store, settings, args.dataset, progress,
                               with_embeddings=not args.no_embeddings, rules=args.rule)
         info = store.datasets.get(args.dataset)
         records = store.datasets.records(info.id)

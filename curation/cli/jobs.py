@@ -6,8 +6,9 @@ import argparse
 import sys
 
 from curation import jobs
-from curation.cli.common import local_lead, open_store, print_table
+from curation.cli.common import open_store, print_table
 from curation.config import Settings
+from curation.studio_auth import cli_person
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -68,14 +69,14 @@ def _print_job(job: jobs.JobInfo) -> None:
 
 
 def run_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    job = jobs.cancel(open_store(settings), settings, args.job_id, by=local_lead(args.user))
+    job = jobs.cancel(open_store(settings), settings, args.job_id, by=cli_person(args.user))
     print(f"job {job.id}: {job.state}{' (stop requested)' if job.cancel_requested else ''}")
     return 0
 
 
 def run_resume(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
-    job = jobs.resume(store, settings, args.job_id, by=local_lead(args.user))
+    job = jobs.resume(store, settings, args.job_id, by=cli_person(args.user))
     print(f"job {job.id} resumed")
     if args.wait:
         job = jobs.wait(store, settings, job.id, timeout_s=24 * 3600)

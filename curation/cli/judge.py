@@ -28,8 +28,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         "two verdicts. Every review is stored as it arrives: a re-run continues the same run and an identical call "
         "is answered from the call log. Writes OUT/judgments.jsonl and OUT/summary.json.",
     )
-    parser.add_argument("a", nargs="?", type=Path, help="model A's answers: JSONL with id, instruction, input, output")
-    parser.add_argument("b", nargs="?", type=Path, help="model B's answers, paired with A's by id")
+    parser.add_argument("a", nargs="?", type=Path,
+                        help="model A's answers: JSONL with id, instruction, input, output (a model id with --from-store)")
+    parser.add_argument("b", nargs="?", type=Path, help="model B's answers, paired with A's by id (or a model id)")
+    parser.add_argument("--from-store", action="store_true",
+                        help="A and B are model ids in the Answers store (answers on --testset), not files")
+    parser.add_argument("--decoding-a", help="with --from-store: which of A's decodings (default: the only one)")
+    parser.add_argument("--decoding-b", help="with --from-store: which of B's decodings (default: the only one)")
     parser.add_argument("--reference", help="compare A with this test set's reference answers instead of B "
                         "(coachlm150, selfinstruct252)")
     parser.add_argument("--judge", choices=JUDGE_KINDS, help="which prompt and verdict (default: settings judge.judge)")
@@ -62,8 +67,11 @@ def run_judge(args: argparse.Namespace, settings: Settings) -> int:
         request = JudgeRequest(
             judge=args.judge or settings.judge.judge,
             # Absolute paths: a background worker runs in another directory.
-            a=str(args.a.resolve()) if args.a else None,
-            b=str(args.b.resolve()) if args.b else None,
+            a=_side(args.a, args.from_store),
+            b=_side(args.b, args.from_store),
+            source="store" if args.from_store else "files",
+            decoding_a=args.decoding_a,
+            decoding_b=args.decoding_b,
             reference=args.reference,
             model_a=args.model_a,
             model_b=args.model_b,
@@ -82,9 +90,9 @@ def run_judge(args: argparse.Namespace, settings: Settings) -> int:
             return _background(request, settings, store, args)
         if not args.out:
             raise CommandError("give --out DIR for judgments.jsonl and summary.json")
-        update, close = progress_bar(0, "judging")
+        progress, close = progress_bar("judging")
         try:
-            summary = run_comparison(request, settings, store, progress=lambda d, t, m="": update(d, t),
+            summary = run_comparison(request, settings, store, progress=progress,
                                      log=_print_warnings, created_by=args.user)
         finally:
             close()
@@ -92,6 +100,12 @@ def run_judge(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(str(err)) from err
     _print_summary(summary)
     return 0
+
+
+def _side(value: Path | None, from_store: bool) -> str | None:
+    if value is None:
+        return None
+    return str(value) if from_store else str(value.resolve())
 
 
 def _background(request: JudgeRequest, settings: Settings, store, args: argparse.Namespace) -> int:
@@ -153,6 +167,10 @@ def _print_summary(summary: dict) -> None:
     if calls:
         print(f"  calls: {calls.get('calls', 0)} made, {calls.get('cached', 0)} from the call log, "
               f"{calls.get('retries', 0)} retries, {calls.get('failed', 0)} failed; cost ${calls.get('cost_usd', 0):.4f}")
+    missing = summary.get("missing") or {}
+    if missing.get("a") or missing.get("b"):
+        print(f"  not judged: {missing.get('a', 0)} items lack A's answer, {missing.get('b', 0)} lack B's "
+              f"(first: {', '.join(missing.get('ids', [])[:3])})")
     if summary.get("pending"):
         print(f"  {summary['pending']} items lack a review (calls failed); run the same command again to retry them")
     if summary.get("unparsed"):

@@ -9,8 +9,7 @@ import argparse
 from pathlib import Path
 
 from curation.cli import CommandError
-from curation.cli.common import add_input_arguments, open_store, print_table, read_input
-from curation.cli.select import _stage_bar
+from curation.cli.common import add_input_arguments, open_store, print_table, progress_bar, read_input
 from curation.config import Settings
 
 SHOWN_CLUSTERS = 15
@@ -44,7 +43,7 @@ def run_map(args: argparse.Namespace, settings: Settings) -> int:
         if result.rejections:
             print(f"note: {len(result.rejections)} rows of {args.input.name} could not be read and are not on the map")
         records, name = result.records, args.input.name
-    progress, close = _stage_bar()
+    progress, close = progress_bar("map")
     try:
         frame = build_map(records, settings, progress)
     finally:

@@ -3,23 +3,27 @@
 ``python -m curation select RATED --method threshold --tau 4.5 --out kept.jsonl`` (or ``car --n1 --n2``,
 ``random --size --seed``, ``quota --quota cat=N``); ``--all`` writes dropped rows too; ``--dataset NAME
 --rater R`` reads the ratings and the human overrides from the store; ``--rebuild MANIFEST`` makes a
-saved selection again and checks it is the same.
+saved selection again and checks it is the same. Scores are on the 0–5 scale the studio shows
+(``score_0_5``: IQS calibrated, the LLM's rating as is), so τ = 4.5 keeps what AlpaGasus means; ``--raw``
+uses the rater's own score.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from curation.cli import CommandError
-from curation.cli.common import add_input_arguments, open_store, print_table, read_input
+from curation.cli.common import add_input_arguments, open_store, print_table, progress_bar, read_input
 from curation.config import Settings
-from curation.records import Record
+from curation.progress import ProgressFn
+
+if TYPE_CHECKING:
+    from curation.select import DatasetSelection
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -33,9 +37,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", help="select a workspace dataset instead of a file")
     parser.add_argument("--rater", help="with --dataset: the rater whose scores to use (e.g. llm, iqs)")
     parser.add_argument("--rater-version", help="with --dataset: that rater's version (default: the most complete)")
-    parser.add_argument("--score-field", default="score", help="score field or column to select on (default: score)")
+    parser.add_argument(
+        "--score-field",
+        help="score field or column to select on (default: score_0_5 where the rows or the rater have it, else score)",
+    )
+    parser.add_argument(
+        "--raw", action="store_true", help="threshold and rank on the rater's raw score instead of the 0–5 scale"
+    )
     parser.add_argument("--method", choices=("threshold", "car", "random", "quota"))
-    parser.add_argument("--tau", type=float, help="threshold: keep score ≥ τ")
+    parser.add_argument("--tau", type=float, help="threshold: keep score ≥ τ, on the 0–5 scale like the studio (AlpaGasus: 4.5)")
     parser.add_argument("--n1", type=int, help="car: the top n1 by score")
     parser.add_argument("--n2", type=int, help="car: plus the top n2 of each cluster")
     parser.add_argument("--size", type=int, help="random: how many to draw")
@@ -66,7 +76,7 @@ def run_select(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from curation.select import balance_report, export_selection, read_manifest, rebuild_from_manifest, select_records
+    from curation.select import balance_of, export_selection, read_manifest
     from curation.select.manifest import format_for
 
     if (args.rated is None) == (args.dataset is None):
@@ -79,97 +89,86 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError("choose --method threshold|car|random|quota (or --rebuild MANIFEST)")
     if args.out:
         format_for(args.out)  # a wrong extension fails now, not after minutes of embedding
-    source = _load(args, settings, manifest, method)
-    progress, close = _stage_bar()
+    progress, close = progress_bar("select")
     try:
-        if manifest:
-            run = rebuild_from_manifest(manifest, source.records, settings, source.scores, progress)
-        else:
-            run = select_records(
-                source.records,
-                method,
-                _params(args, method),
-                settings,
-                source.scores,
-                source.score_source,
-                source.overrides,
-                source.name,
-                progress,
-            )
+        chosen = (_select_dataset if args.dataset else _select_file)(args, settings, manifest, method, progress)
     finally:
         close()
-    if source.rejected:
+    if chosen.n_rejected:
         print(
-            f"note: {source.rejected} rows of {source.name} could not be read and are not in the selection "
+            f"note: {chosen.n_rejected} rows of {chosen.name} could not be read and are not in the selection "
             f"(run `python -m curation validate` to see them)",
             file=sys.stderr,
         )
-    _print_summary(run.manifest, method)
-    report = balance_report(run.selection, [r.category for r in source.records], [_prompt(r) for r in source.records])
-    _print_balance(report)
+    _print_summary(chosen.manifest, method)
+    _print_balance(balance_of(chosen.selection, chosen.records))
     if args.out:
-        exported = export_selection(source.records, run.selection, args.out, run.manifest, include_dropped=args.all)
+        exported = export_selection(chosen.records, chosen.selection, args.out, chosen.manifest, include_dropped=args.all)
         print(f"wrote {exported.rows} rows to {exported.path} and the manifest to {exported.manifest_path}")
-    if args.save and source.dataset_id is not None:
-        saved = open_store(settings).selections.save(source.dataset_id, args.save, run.manifest, created_by=args.user)
+    if args.save and chosen.dataset_id is not None:
+        saved = open_store(settings).selections.save(chosen.dataset_id, args.save, chosen.manifest, created_by=args.user)
         print(f"saved selection '{saved.name}' (id {saved.id})")
     return 0
 
 
-class _Source:
-    def __init__(
-        self,
-        name: str,
-        records: list[Record],
-        scores: np.ndarray | None,
-        score_source: Any,
-        overrides: dict[str, Any],
-        dataset_id: int | None,
-        rejected: int,
-    ) -> None:
-        self.name, self.records, self.scores, self.score_source = name, records, scores, score_source
-        self.overrides, self.dataset_id, self.rejected = overrides, dataset_id, rejected
+def _scale(args: argparse.Namespace) -> str:
+    from curation.select import DEFAULT_SCALE
+
+    return "raw" if args.raw else DEFAULT_SCALE
 
 
-def _load(args: argparse.Namespace, settings: Settings, manifest: dict[str, Any] | None, method: str) -> _Source:
-    from curation.select import ScoreSource, score_source_of, scores_from_records, scores_from_store
+def _needs_scores(method: str, manifest: dict[str, Any] | None) -> bool:
+    return method != "random" or bool(manifest and manifest.get("scores_hash"))
 
-    needs_scores = method != "random" or bool(manifest and manifest.get("scores_hash"))
-    if args.dataset:
-        store = open_store(settings)
-        info = store.datasets.get(args.dataset)
-        records = store.datasets.records(info.id)
-        rater_info = (manifest or {}).get("rater", {})
-        rater = args.rater or rater_info.get("rater")
-        version = args.rater_version or rater_info.get("rater_version") or None
-        field = rater_info.get("field") or args.score_field
-        scores, source = (None, ScoreSource(field=field))
-        if needs_scores or rater:
-            if not rater:
-                raise CommandError(f"--dataset {info.name} needs --rater NAME to read scores from the store")
-            scores, source = scores_from_store(store, info.id, records, rater, version, field)
-        overrides = {} if args.no_overrides or manifest else store.overrides.in_force(info.id)
-        return _Source(info.name, records, scores, source, overrides, info.id, info.n_rejected)
+
+def _select_dataset(
+    args: argparse.Namespace, settings: Settings, manifest: dict[str, Any] | None, method: str, progress: ProgressFn
+) -> DatasetSelection:
+    from curation.select import select_dataset
+
+    rater = args.rater or ((manifest or {}).get("rater") or {}).get("rater")
+    if _needs_scores(method, manifest) and not rater:
+        raise CommandError(f"--dataset {args.dataset} needs --rater NAME to read scores from the store")
+    return select_dataset(
+        open_store(settings), settings, args.dataset, method, _params(args, method), rater=rater,
+        rater_version=args.rater_version, scale=_scale(args), field=args.score_field,
+        use_overrides=not args.no_overrides, rebuild=manifest, progress=progress,
+    )
+
+
+def _select_file(
+    args: argparse.Namespace, settings: Settings, manifest: dict[str, Any] | None, method: str, progress: ProgressFn
+) -> DatasetSelection:
+    from curation.select import (
+        DatasetSelection,
+        rebuild_from_manifest,
+        record_field,
+        score_source_of,
+        scores_from_records,
+        select_records,
+    )
+
     result = read_input(args.rated, args, settings)
     if not result.records:
         raise CommandError(f"{args.rated.name}: no loadable rows ({result.summary()})")
-    field = ((manifest or {}).get("rater") or {}).get("field") or args.score_field
-    scores = scores_from_records(result.records, field)
-    if needs_scores and np.isnan(scores).all():
-        raise CommandError(
-            f"{args.rated.name}: no row has a numeric '{field}' field; rate it first (python -m curation rate) "
-            "or name the score column with --score-field"
-        )
-    has_scores = not np.isnan(scores).all()
-    return _Source(
-        args.rated.name,
-        result.records,
-        scores if has_scores else None,
-        score_source_of(result.records, field),
-        {},
-        None,
-        len(result.rejections),
-    )
+    records = result.records
+    recorded = ((manifest or {}).get("rater") or {}).get("field")
+    field = recorded or args.score_field or record_field(records, _scale(args))
+    scores = scores_from_records(records, field)
+    if np.isnan(scores).all():
+        if _needs_scores(method, manifest):
+            raise CommandError(
+                f"{args.rated.name}: no row has a numeric '{field}' field; rate it first (python -m curation rate) "
+                "or name the score column with --score-field"
+            )
+        scores = None
+    if manifest:
+        run = rebuild_from_manifest(manifest, records, settings, scores, progress)
+    else:
+        source = score_source_of(records, field)
+        run = select_records(records, method, _params(args, method), settings, scores, source, {}, args.rated.name,
+                             progress)
+    return DatasetSelection(args.rated.name, None, records, run, len(result.rejections))
 
 
 def _params(args: argparse.Namespace, method: str) -> dict[str, Any]:
@@ -194,10 +193,6 @@ def _quotas(text: str | None) -> dict[str, int]:
     return quotas
 
 
-def _prompt(record: Record) -> str:
-    return f"{record.instruction}\n{record.input}" if record.input else record.instruction
-
-
 def _print_summary(manifest: dict[str, Any], method: str) -> None:
     counts = manifest["counts"]
     params = ", ".join(f"{k}={v}" for k, v in manifest["params"].items() if v not in (None, {}, ""))
@@ -215,19 +210,3 @@ def _print_balance(report: Any) -> None:
     print()
     print_table(rows, ["kind", "group", "total", "kept", "kept %", "vs overall", "note"])
     print()
-
-
-def _stage_bar() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
-    """A progress bar per stage (embedding, clustering …) on stderr, created only if a stage reports."""
-    from curation.cli.common import progress_bar
-
-    state: dict[str, Any] = {"stage": None, "update": None, "close": lambda: None}
-
-    def progress(message: str, done: int, total: int) -> None:
-        if message != state["stage"]:
-            state["close"]()
-            state["update"], state["close"] = progress_bar(total, message)
-            state["stage"] = message
-        state["update"](done, total)
-
-    return progress, lambda: state["close"]()

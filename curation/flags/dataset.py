@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from curation.config import Settings
-from curation.flags import EMBEDDING_RULE_NAMES, FlagEmbeddings, flag_records, rules_to_run
+from curation.flags.base import FlagEmbeddings
+from curation.flags.rules import EMBEDDING_RULE_NAMES, flag_records, rules_to_run
+from curation.progress import ProgressFn, silent
 from curation.records import Record
 from curation.store import FlagRow, Store
 
 if TYPE_CHECKING:
     from curation.jobs import JobContext
 
-# progress(done, total, message): the shape JobContext.progress has.
-Progress = Callable[[int, int, str], None]
-
-
 def flag_dataset(
     store: Store,
     settings: Settings,
     dataset_name: str,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
     with_embeddings: bool = True,
     rules: Collection[str] | None = None,
 ) -> dict[str, int]:
@@ -32,7 +30,7 @@ def flag_dataset(
     Only the findings of the rules that ran are replaced: a run without embeddings leaves the stored
     off-topic and near-duplicate findings as they were.
     """
-    report = progress or (lambda _done, _total, _message: None)
+    report = progress or silent
     info = store.datasets.get(dataset_name)
     records = store.datasets.records(info.id)
     names = rules_to_run(with_embeddings, rules)
@@ -50,7 +48,7 @@ def flag_dataset(
     return counts
 
 
-def dataset_embeddings(records: Sequence[Record], settings: Settings, progress: Progress) -> FlagEmbeddings:
+def dataset_embeddings(records: Sequence[Record], settings: Settings, progress: ProgressFn) -> FlagEmbeddings:
     """Instruction-only, output-only and input vectors (cached on disk by the embedding module)."""
     instructions = _embed([r.instruction for r in records], settings, progress, "instructions")
     outputs = _embed([r.output for r in records], settings, progress, "outputs")
@@ -61,11 +59,11 @@ def dataset_embeddings(records: Sequence[Record], settings: Settings, progress: 
     return FlagEmbeddings(instructions=instructions, outputs=outputs, inputs=inputs)
 
 
-def _embed(texts: list[str], settings: Settings, progress: Progress, label: str) -> np.ndarray:
+def _embed(texts: list[str], settings: Settings, progress: ProgressFn, label: str) -> np.ndarray:
     from curation.embed import embed_texts
 
-    def step(done: int, total: int, *_: Any) -> None:
-        progress(done, total, f"embedding {label}: {done}/{total}")
+    def step(done: int, total: int, _message: str = "") -> None:
+        progress(done, total, f"embedding {label}")
 
     return embed_texts(texts, settings, progress=step)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curation.formats.readers import READ_FORMATS, UnreadableFile, detect_format, read_raw_rows
-from curation.formats.rows import Rejection, RowRules, normalize_rows
+from curation.formats.rows import Duplicate, Rejection, RowRules, normalize_rows
 from curation.formats.writers import (
     EXTENSIONS,
     WRITE_FORMATS,
@@ -45,10 +45,30 @@ class ReadResult:
     format: str
     records: list[Record] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    # With keep_duplicates: index in ``records`` of each repeated row -> location of its first copy.
+    duplicates: dict[int, str] = field(default_factory=dict)
 
     @property
     def rows_seen(self) -> int:
         return len(self.records) + len(self.rejections)
+
+    def nothing_loadable(self) -> str | None:
+        """Why nothing in the file can be loaded (one sentence), or None when at least one row can."""
+        if self.records:
+            return None
+        if not self.rejections:
+            return f"{self.path.name} holds no rows (an empty file, or a header without rows); nothing to load"
+        reasons = Counter(_reason_kind(r.reason) for r in self.rejections)
+        why = ", ".join(f"{n} {kind}" for kind, n in reasons.most_common(3))
+        return (f"none of the {len(self.rejections)} rows of {self.path.name} is loadable ({why}); "
+                "fix the file (the report names every row) or map its columns with --map")
+
+    @property
+    def exit_code(self) -> int:
+        """0: every row loads; 1: some rows are rejected; 2: nothing loads (see also UnreadableFile)."""
+        if not self.records:
+            return 2
+        return 1 if self.rejections else 0
 
     def summary(self) -> str:
         reasons = Counter(_reason_kind(r.reason) for r in self.rejections)
@@ -75,16 +95,26 @@ def read_file(
     mapping: Mapping[str, str] | None = None,
     max_field_chars: int = 100_000,
     source: str | None = None,
+    keep_duplicates: bool = False,
 ) -> ReadResult:
-    """Read and validate any supported file. Raises :class:`UnreadableFile` if nothing can be read."""
+    """Read and validate any supported file. Raises :class:`UnreadableFile` if nothing can be read.
+
+    An exact repeat of an earlier row is rejected, or with ``keep_duplicates`` kept and listed in
+    ``ReadResult.duplicates``.
+    """
     path = Path(path)
     fmt = fmt or (detect_format(path) if path.exists() else None)
     raw_rows = read_raw_rows(path, fmt)
-    rules = RowRules(max_field_chars=max_field_chars, mapping=dict(mapping or {}), source=source)
+    rules = RowRules(
+        max_field_chars=max_field_chars, mapping=dict(mapping or {}), source=source, keep_duplicates=keep_duplicates
+    )
     result = ReadResult(path=path, format=fmt or "")
     for item in normalize_rows(raw_rows, rules):
         if isinstance(item, Rejection):
             result.rejections.append(item)
+        elif isinstance(item, Duplicate):
+            result.duplicates[len(result.records)] = item.first
+            result.records.append(item.record)
         else:
             result.records.append(item)
     return result

@@ -7,6 +7,7 @@ decided once: column aliases, ShareGPT conversations, types, sizes, encoding and
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,27 @@ ASSISTANT_ROLES = ("gpt", "assistant", "bot", "model")
 SYSTEM_ROLES = ("system",)
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Deeper lists/objects than this are rejected: real records nest a few levels (a conversation's history
+# is three), and anything deep enough to exhaust Python's recursion would crash every later step.
+MAX_NESTING = 64
+NESTED_TOO_DEEP = f"nested deeper than {MAX_NESTING} levels of lists/objects; flatten it"
+
+
+def too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
+    """True if ``value`` nests lists/dicts more than ``limit`` levels (checked without recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, Mapping):
+            children = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 @dataclass(frozen=True)
@@ -42,12 +64,23 @@ class Rejection:
         return {"location": self.location, "reason": self.reason, "raw": self.raw}
 
 
+@dataclass(frozen=True)
+class Duplicate:
+    """A row repeating an earlier one exactly, kept (``RowRules.keep_duplicates``) rather than rejected."""
+
+    record: Record
+    location: str
+    first: str  # where the first copy is
+
+
 @dataclass
 class RowRules:
     max_field_chars: int = 100_000
     # Explicit column mapping: name in the file -> canonical field. Wins over the aliases.
     mapping: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
+    # Rating a file answers every input row: a repeat is kept (and marked) instead of rejected.
+    keep_duplicates: bool = False
 
 
 class RowError(ValueError):
@@ -56,12 +89,15 @@ class RowError(ValueError):
 
 def normalize_rows(
     rows: Iterable[tuple[str, Any]], rules: RowRules
-) -> Iterator[Record | Rejection]:
+) -> Iterator[Record | Rejection | Duplicate]:
     """Validate located raw rows in order; yield a Record or a Rejection for each, never nothing."""
     seen: dict[str, str] = {}
     for location, raw in rows:
         if isinstance(raw, Rejection):
             yield raw
+            continue
+        if too_deep(raw):
+            yield Rejection(location, NESTED_TOO_DEEP)
             continue
         try:
             candidates = list(_records_from_row(location, raw, rules))
@@ -70,6 +106,9 @@ def normalize_rows(
             continue
         for sub_location, record in candidates:
             first = seen.get(record.id)
+            if first is not None and rules.keep_duplicates:
+                yield Duplicate(record, sub_location, first)
+                continue
             if first is not None:
                 yield Rejection(sub_location, f"exact duplicate of {first}", _preview(raw))
                 continue
@@ -206,7 +245,7 @@ def _meta(row: Mapping[str, Any], used: set[str], instruction: str, input_text: 
         if key == "meta" and isinstance(value, Mapping):
             meta.update(value)
             continue
-        if value is None or (isinstance(value, float) and value != value):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
             continue  # empty cells in CSV/Parquet carry nothing
         meta[key] = value
     given_id = meta.pop("id", None)
@@ -223,6 +262,10 @@ def _decode_meta_column(value: str) -> dict[str, Any]:
         decoded = json.loads(value)
     except json.JSONDecodeError:
         return {"meta": value}
+    except RecursionError as err:
+        raise RowError(f"the meta cell is {NESTED_TOO_DEEP}") from err
+    if too_deep(decoded):
+        raise RowError(f"the meta cell is {NESTED_TOO_DEEP}")
     return decoded if isinstance(decoded, dict) else {"meta": decoded}
 
 

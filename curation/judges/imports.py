@@ -237,4 +237,11 @@ def _unique_ids(items: list[ImportedItem]) -> list[ImportedItem]:
     return unique
 
 
-__all__ = ["CHERRY_TESTSETS", "ReviewImportError", "import_reviews", "read_cherry", "read_fastchat"]
+
+
+
+def import_bundled_reviews(store: Store, person: Person | None) -> list[RunInfo]:
+    """The published GPT-4 reviews shipped with the studio (Cherry 5% vs Alpaca-7B on Vicuna-80 and WizardLM)."""
+    from curation.config import BUNDLED_DATA_DIR
+
+    return import_reviews(store, BUNDLED_DATA_DIR / "judge_reviews", person)

@@ -1,13 +1,18 @@
 """One OpenAI-compatible client for every caller (the AlpaGasus rater, answer generation, pairwise judges).
 
 Built for a team that pays per call:
-- every call is written to the ``llm_calls`` table as it completes, keyed by a hash of what was asked
-  (model, messages or prompt, parameters), with its tokens and cost; an identical request is answered
-  from there, so a finished run re-run makes no call and a killed run resumes with only the missing ones;
-- calls run concurrently (bounded) and are retried with exponential backoff and jitter on 429, 5xx,
-  timeouts, dropped connections and malformed bodies, honouring Retry-After; a call that still fails
-  comes back as an ``error`` result for that one request (retried by the next run), never a failed job.
-  Only answers that say the whole configuration is wrong (401, 403, 404) stop the run.
+- every call is written to the ``llm_calls`` table (``store.calls``) as it completes, keyed by a hash of
+  what was asked (model, messages or prompt, parameters), with its tokens and cost; an identical request
+  is answered from there, so a finished run re-run makes no call and a killed run resumes with only the
+  missing ones;
+- calls run concurrently (bounded) and are retried (:mod:`curation.llm.retry`, on tenacity) with
+  exponential backoff and jitter on 429, 5xx, timeouts, dropped connections and malformed bodies,
+  honouring Retry-After; a call that still fails comes back as an ``error`` result for that one request
+  (retried by the next run), never a failed job. Only answers that say the whole configuration is wrong
+  (401, 403, 404) stop the run, and so does an endpoint that cannot be connected to at all (one probe
+  before the first call: fail in a second, not after minutes of retries);
+- the key goes only to a base URL it was configured for, and every text that comes back is redacted
+  (:mod:`curation.llm.keys`).
 
 Entry point: :class:`LLMClient` with :meth:`LLMClient.complete` (a request is a dict with ``model`` and
 either ``messages`` for chat completions or ``prompt`` for the completions endpoint, plus parameters).
@@ -20,33 +25,48 @@ import hashlib
 import json
 import math
 import random
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from email.utils import parsedate_to_datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
+from curation.llm.keys import PLACEHOLDER_KEY, Redactor, allowed_base_urls, key_allowed
+from curation.llm.retry import (
+    FATAL_STATUS,
+    RETRYABLE_STATUS,
+    MalformedResponse,
+    Verdict,
+    backoff_delay,
+    classify,
+    retry_after_seconds,
+    retrying,
+    short,
+    unreachable,
+)
 from curation.raters.writer import BatchWriter
-from curation.store import Store, utcnow
-from curation.store.schema import LLMCall
+from curation.store import CallRow, Store
+
+__all__ = [
+    "FATAL_STATUS",
+    "PLACEHOLDER_KEY",
+    "RETRYABLE_STATUS",
+    "MalformedResponse",
+    "Verdict",
+    "backoff_delay",
+    "classify",
+    "retry_after_seconds",
+]
 
 LogFn = Callable[[str, str], None]  # (message, level)
-PLACEHOLDER_KEY = "no-key-configured"  # local servers ignore the key, the client insists on one
-RETRYABLE_STATUS = (408, 409, 429)
-FATAL_STATUS = (401, 403, 404)  # the key, the permission or the model is wrong: every call would fail
 SHOWN_ERRORS = 20
-_CLIENT_PREFIX = re.compile(r"^Error code: \d+ - ")
+PROBE_TIMEOUT_S = 10.0
 REQUEST_FIELDS = ("model", "messages", "prompt")
+_short = short
 
 
 @dataclass(frozen=True)
 class EndpointOptions:
-    """How an endpoint is called: address, model, limits, retries, decoding, prices."""
+    """How an endpoint is called: address, model, limits, retries, decoding, prices, where the key may go."""
 
     model: str
     base_url: str
@@ -59,12 +79,24 @@ class EndpointOptions:
     max_tokens: int = 256
     temperature: float = 0.0
     prices: dict[str, list[float]] = field(default_factory=dict, hash=False, compare=False)
+    # The environment variable (or secrets.toml key) holding the key: its value is redacted everywhere.
+    api_key_name: str = "OPENAI_API_KEY"
+    # Base URLs the key may be sent to; any other gets a placeholder. Empty: the key goes nowhere.
+    key_base_urls: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: Any, **overrides: Any) -> EndpointOptions:
-        """From any config section with these field names (``settings.llm``), plus non-None overrides."""
+        """From any config section with these field names (``settings.llm``), plus non-None overrides.
+
+        The key's allow-list comes from the section (``key_base_urls``, else its configured ``base_url``)
+        before any override: a ``base_url`` override never widens where the key goes.
+        """
         names = {f.name for f in fields(cls)}
         values = {name: getattr(config, name) for name in names if hasattr(config, name)}
+        values["key_base_urls"] = (
+            tuple(config.key_base_urls) if isinstance(config, EndpointOptions) else allowed_base_urls(config)
+        )
+        names.discard("key_base_urls")
         values.update({k: v for k, v in overrides.items() if v is not None and k in names})
         options = cls(**values)
         if options.concurrency < 1:
@@ -74,6 +106,16 @@ class EndpointOptions:
     def params(self) -> dict[str, Any]:
         """The request parameters besides model and messages (part of the call key)."""
         return {"temperature": self.temperature, "max_tokens": self.max_tokens}
+
+    @property
+    def sends_key(self) -> bool:
+        """True when the configured key goes to this base URL (it is on the allow-list)."""
+        return key_allowed(self.base_url, self.key_base_urls)
+
+    @property
+    def paid(self) -> bool:
+        """Costs money, or might: a model without a known price counts as paid."""
+        return is_paid(self.model, self.prices)
 
 
 def make_client(options: EndpointOptions, api_key: str) -> Any:
@@ -100,6 +142,16 @@ def call_key(model: str, messages: Sequence[Mapping[str, str]], params: Mapping[
     ).hexdigest()
 
 
+def request_key(request: Mapping[str, Any]) -> str:
+    """The call key of a request dict: chat requests keep the key they always had."""
+    params = {k: v for k, v in request.items() if k not in REQUEST_FIELDS}
+    if "messages" in request:
+        return call_key(request["model"], request["messages"], params)
+    return hashlib.sha256(
+        _canonical({"model": request["model"], "prompt": request["prompt"], "params": params}).encode()
+    ).hexdigest()
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
@@ -113,7 +165,14 @@ def price_per_million(model: str, prices: Mapping[str, Sequence[float]]) -> tupl
     return None if family is None else (float(prices[family][0]), float(prices[family][1]))
 
 
+def is_paid(model: str, prices: Mapping[str, Sequence[float]]) -> bool:
+    """An unknown price counts as paid (the cost is unknown, not zero); a listed [0, 0] is free."""
+    price = price_per_million(model, prices)
+    return price is None or price[0] > 0 or price[1] > 0
+
+
 def cost_usd(model: str, prompt_tokens: int, completion_tokens: int, prices: Mapping[str, Sequence[float]]) -> float:
+    """What a call cost; 0.0 for a model without a known price (shown as unknown by callers that check)."""
     price = price_per_million(model, prices)
     return 0.0 if price is None else (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
 
@@ -127,8 +186,8 @@ def estimate_prompt_tokens(messages: Sequence[Mapping[str, str]]) -> int:
 class CallResult:
     key: str
     status: str  # ok | error
-    text: str | None = None
-    error: str | None = None
+    text: str | None = None  # redacted
+    error: str | None = None  # redacted
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -141,79 +200,58 @@ class EndpointRefused(RuntimeError):
     """The endpoint refused the key, the permission or the model: no call can succeed until it is fixed."""
 
 
-class MalformedResponse(ValueError):
-    pass
+class EndpointUnreachable(EndpointRefused):
+    """Nothing answers at the base URL (connection refused, unknown host): no call was made."""
 
 
 class CallLog:
-    """The ``llm_calls`` table: what was asked, what came back, what it cost."""
+    """The client's view of ``store.calls``: stored calls as :class:`CallResult`, results saved as rows."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
     def answered(self, keys: Iterable[str]) -> dict[str, CallResult]:
         """The calls among ``keys`` that already have an answer."""
-        keys = list(dict.fromkeys(keys))
-        found: dict[str, CallResult] = {}
-        with self.store.db.session() as session:
-            for start in range(0, len(keys), 500):
-                query = select(LLMCall).where(LLMCall.key.in_(keys[start : start + 500]), LLMCall.status == "ok")
-                for row in session.scalars(query):
-                    found[row.key] = CallResult(
-                        row.key,
-                        "ok",
-                        row.response_text,
-                        None,
-                        row.prompt_tokens,
-                        row.completion_tokens,
-                        row.cost_usd,
-                        row.attempts,
-                        row.latency_s,
-                        cached=True,
-                    )
-        return found
+        return {key: _result(row) for key, row in self.store.calls.answered(keys).items()}
 
     def save(self, entries: Sequence[tuple[CallResult, dict[str, Any], int | None]]) -> None:
-        """Insert (result, request, job id) rows; an answered call is never overwritten by a failure."""
-        if not entries:
-            return
-        insert = pg_insert if self.store.db.dialect == "postgresql" else sqlite_insert
-        values = [_call_row(result, request, job_id) for result, request, job_id in entries]
-        with self.store.db.session() as session:
-            statement = insert(LLMCall).values(values)
-            updated = {name: statement.excluded[name] for name in values[0] if name != "key"}
-            # Attempts add up across runs: the log says how many requests a key really cost.
-            updated["attempts"] = LLMCall.attempts + statement.excluded.attempts
-            session.execute(
-                statement.on_conflict_do_update(index_elements=["key"], set_=updated, where=LLMCall.status != "ok")
-            )
+        """Store (result, request, job id) entries; an answered call is never overwritten by a failure."""
+        self.store.calls.save([_row(result, request, job_id) for result, request, job_id in entries])
 
     def completion_tokens_mean(self, model: str) -> tuple[float, int]:
-        """Mean completion tokens of this model's answered calls, and how many there are."""
-        query = select(func.avg(LLMCall.completion_tokens), func.count()).where(
-            LLMCall.model == model, LLMCall.status == "ok"
-        )
-        with self.store.db.session() as session:
-            mean, count = session.execute(query).one()
-        return float(mean or 0.0), int(count)
+        return self.store.calls.completion_tokens_mean(model)
 
 
-def _call_row(result: CallResult, request: dict[str, Any], job_id: int | None) -> dict[str, Any]:
-    return {
-        "key": result.key,
-        "model": request["model"],
-        "request": request,
-        "response_text": result.text,
-        "status": result.status,
-        "error": result.error,
-        "prompt_tokens": result.prompt_tokens,
-        "completion_tokens": result.completion_tokens,
-        "cost_usd": result.cost_usd,
-        "attempts": result.attempts,
-        "latency_s": result.latency_s,
-        "job_id": job_id,
-        "created_at": utcnow(),
-    }
+def _result(row: CallRow) -> CallResult:
+    return CallResult(
+        row.key,
+        "ok",
+        row.response_text,
+        None,
+        row.prompt_tokens,
+        row.completion_tokens,
+        row.cost_usd,
+        row.attempts,
+        row.latency_s,
+        cached=True,
+    )
+
+
+def _row(result: CallResult, request: dict[str, Any], job_id: int | None) -> CallRow:
+    return CallRow(
+        key=result.key,
+        model=request["model"],
+        request=request,
+        status=result.status,
+        response_text=result.text,
+        error=result.error,
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        cost_usd=result.cost_usd,
+        attempts=result.attempts,
+        latency_s=result.latency_s,
+        job_id=job_id,
+    )
 
 
 @dataclass
@@ -240,75 +278,6 @@ class CallStats:
             self.failed += 1
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """What to do about a failed attempt."""
-
-    description: str
-    retryable: bool
-    retry_after_s: float | None = None
-    fatal: bool = False
-
-
-def classify(error: BaseException, timeout_s: float) -> Verdict:
-    import openai
-
-    if isinstance(error, (asyncio.TimeoutError, openai.APITimeoutError)):
-        return Verdict(f"no answer within {timeout_s:g} s", True)
-    if isinstance(error, openai.APIConnectionError):
-        return Verdict(f"connection failed ({_cause(error)})", True)
-    if isinstance(error, openai.APIStatusError):
-        status = error.status_code
-        # The client prefixes its message with "Error code: N - "; the status is said once, first.
-        detail = f"HTTP {status}: {_short(_CLIENT_PREFIX.sub('', error.message))}"
-        if status in RETRYABLE_STATUS or status >= 500:
-            return Verdict(detail, True, retry_after_seconds(error.response.headers))
-        return Verdict(detail, False, fatal=status in FATAL_STATUS)
-    if isinstance(error, (json.JSONDecodeError, MalformedResponse, openai.APIResponseValidationError)):
-        # A broken body is most often a connection cut mid-answer or a proxy hiccup: worth another try.
-        return Verdict(f"malformed response ({_short(str(error))})", True)
-    return Verdict(f"{type(error).__name__}: {_short(str(error))}", False)
-
-
-def _cause(error: BaseException) -> str:
-    cause = error.__cause__ or error.__context__
-    return _short(f"{type(cause).__name__}: {cause}" if cause else str(error))
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """Retry-After as seconds: ``retry-after-ms``, ``retry-after`` in seconds, or as an HTTP date."""
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / scale
-        except ValueError:
-            try:
-                seconds = (parsedate_to_datetime(value) - utcnow()).total_seconds()
-            except (TypeError, ValueError):
-                continue
-        if math.isfinite(seconds):
-            return max(seconds, 0.0)
-    return None
-
-
-def backoff_delay(attempt: int, base_s: float, max_s: float, retry_after_s: float | None, rng: random.Random) -> float:
-    """Retry-After when the server gave one (capped at ``max_s``); otherwise exponential with jitter.
-
-    Jitter spreads the workers that failed together, so they do not all come back in the same instant.
-    """
-    if retry_after_s is not None:
-        return min(retry_after_s, max_s) + rng.uniform(0, base_s / 4)
-    ceiling = min(max_s, base_s * 2 ** (attempt - 1))
-    return ceiling / 2 + rng.uniform(0, ceiling / 2)
-
-
 def read_completion(response: Any) -> tuple[str, int, int]:
     """(text, prompt tokens, completion tokens); a body without an answer raises MalformedResponse."""
     choices = getattr(response, "choices", None)
@@ -320,20 +289,7 @@ def read_completion(response: Any) -> tuple[str, int, int]:
         content = getattr(message, "refusal", None)
     if not isinstance(content, str):
         raise MalformedResponse("the first choice has no message content")
-    usage = getattr(response, "usage", None)
-    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-    return content, prompt_tokens, completion_tokens
-
-
-def request_key(request: Mapping[str, Any]) -> str:
-    """The call key of a request dict: chat requests keep the key they always had."""
-    params = {k: v for k, v in request.items() if k not in REQUEST_FIELDS}
-    if "messages" in request:
-        return call_key(request["model"], request["messages"], params)
-    return hashlib.sha256(
-        _canonical({"model": request["model"], "prompt": request["prompt"], "params": params}).encode()
-    ).hexdigest()
+    return content, *_usage(response)
 
 
 def read_text_completion(response: Any) -> tuple[str, int, int]:
@@ -344,15 +300,23 @@ def read_text_completion(response: Any) -> tuple[str, int, int]:
     content = getattr(choices[0], "text", None)
     if not isinstance(content, str):
         raise MalformedResponse("the first choice has no text")
+    return content, *_usage(response)
+
+
+def _usage(response: Any) -> tuple[int, int]:
     usage = getattr(response, "usage", None)
-    return content, int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0)
+    return int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0)
 
 
 ResultFn = Callable[[int, CallResult], None]  # (index of the request, its result)
 
 
 class LLMClient:
-    """Concurrent, retried, logged and cached calls to one endpoint; see the module docstring."""
+    """Concurrent, retried, logged and cached calls to one endpoint; see the module docstring.
+
+    ``api_key`` is sent only when ``options.base_url`` is on ``options.key_base_urls``; otherwise the
+    endpoint gets a placeholder. Every text that comes back is redacted before anyone sees it.
+    """
 
     def __init__(
         self,
@@ -365,12 +329,20 @@ class LLMClient:
     ) -> None:
         self.options = options
         self.calls = CallLog(store)
-        self.api_key = api_key or PLACEHOLDER_KEY
+        self.key_withheld = bool(api_key) and not options.sends_key
+        self.api_key = api_key if api_key and options.sends_key else PLACEHOLDER_KEY
+        self.redact = Redactor(api_key, options.api_key_name)
         self.job_id = job_id
         self.log = log or (lambda message, level="info": None)
         self.stats = CallStats()
         self._rng = random.Random(seed)
         self._errors_logged = 0
+        if self.key_withheld:
+            self.log(
+                f"the API key is not sent to {options.base_url}: it is configured for "
+                f"{', '.join(options.key_base_urls) or 'no endpoint'} (setting llm.key_base_urls)",
+                "info",
+            )
 
     def complete(self, requests: Sequence[Mapping[str, Any]], on_result: ResultFn | None = None) -> list[CallResult]:
         """One result per request, in order; answered requests come from the call log without a call."""
@@ -414,8 +386,10 @@ class LLMClient:
                 writer.put((call, requests[index], self.job_id))
                 finish(index, call)
 
-        workers = [asyncio.create_task(worker()) for _ in range(min(self.options.concurrency, len(pending)))]
+        workers: list[asyncio.Task[None]] = []
         try:
+            await self._probe(client)
+            workers = [asyncio.create_task(worker()) for _ in range(min(self.options.concurrency, len(pending)))]
             await asyncio.gather(*workers)
         except BaseException:
             for task in workers:
@@ -425,6 +399,22 @@ class LLMClient:
         finally:
             await client.close()
             writer.close()
+
+    async def _probe(self, client: Any) -> None:
+        """One cheap request (list models) first: if nothing can be connected to, say so at once.
+
+        Any answer at all, even an error status, means the endpoint is there; only a failed connection
+        stops the run, before any call was made.
+        """
+        try:
+            await asyncio.wait_for(client.models.list(), min(self.options.timeout_s, PROBE_TIMEOUT_S))
+        except Exception as error:  # noqa: BLE001 -- only an impossible connection matters here
+            if unreachable(error):
+                cause = error.__cause__ or error.__context__
+                raise EndpointUnreachable(
+                    f"nothing answers at {self.options.base_url} ({self.redact(_short(str(cause)))}); start the "
+                    "server or check the base URL (setting llm.base_url or --base-url); no call was made"
+                ) from None
 
     async def _send(self, client: Any, request: dict[str, Any]) -> tuple[str, int, int]:
         if "messages" in request:
@@ -436,32 +426,46 @@ class LLMClient:
     async def _call(self, client: Any, key: str, request: dict[str, Any]) -> CallResult:
         """One request with retries; returns an ``error`` result rather than raising, except when fatal."""
         started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                text, prompt_tokens, completion_tokens = await self._send(client, request)
-            except Exception as error:
-                verdict = classify(error, self.options.timeout_s)
-                if verdict.fatal:
-                    raise EndpointRefused(
-                        f"{self.options.base_url} refused the request ({verdict.description}); check the model name "
-                        "and the API key (settings llm.model, llm.api_key_name)"
-                    ) from error
-                if not verdict.retryable or attempt > self.options.max_retries:
-                    self._log_error(verdict.description, attempt)
-                    return CallResult(
-                        key, "error", error=verdict.description, attempts=attempt, latency_s=time.monotonic() - started
-                    )
-                delay = backoff_delay(
-                    attempt, self.options.backoff_base_s, self.options.backoff_max_s, verdict.retry_after_s, self._rng
-                )
-                await asyncio.sleep(delay)
-                continue
-            cost = cost_usd(self.options.model, prompt_tokens, completion_tokens, self.options.prices)
-            return CallResult(
-                key, "ok", text, None, prompt_tokens, completion_tokens, cost, attempt, time.monotonic() - started
-            )
+        attempts = 0
+
+        async def attempt() -> tuple[str, int, int]:
+            nonlocal attempts
+            attempts += 1
+            return await self._send(client, request)
+
+        options = self.options
+        policy = retrying(
+            options.max_retries, options.timeout_s, options.backoff_base_s, options.backoff_max_s, self._rng
+        )
+        try:
+            text, prompt_tokens, completion_tokens = await policy(attempt)
+        except Exception as error:  # noqa: BLE001 -- every failure becomes this request's error result
+            verdict = classify(error, options.timeout_s)
+            description = self.redact(verdict.description) or ""
+            if verdict.fatal:
+                raise EndpointRefused(self._refusal(description)) from None
+            self._log_error(description, attempts)
+            return CallResult(key, "error", error=description, attempts=attempts, latency_s=time.monotonic() - started)
+        cost = cost_usd(options.model, prompt_tokens, completion_tokens, options.prices)
+        return CallResult(
+            key,
+            "ok",
+            self.redact(text),
+            None,
+            prompt_tokens,
+            completion_tokens,
+            cost,
+            attempts,
+            time.monotonic() - started,
+        )
+
+    def _refusal(self, description: str) -> str:
+        where = (
+            f"the API key was not sent: {self.options.base_url} is not in llm.key_base_urls"
+            if self.key_withheld
+            else "check the model name and the API key (settings llm.model, llm.api_key_name)"
+        )
+        return f"{self.options.base_url} refused the request ({description}); {where}"
 
     def _log_error(self, description: str, attempts: int) -> None:
         self._errors_logged += 1

@@ -6,11 +6,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from curation.progress import ProgressFn
 from curation.records import Record
 from curation.store import RatingRow
 
-# (done, total): how far a rater got; may raise (a job's cancel request arrives that way).
-ProgressFn = Callable[[int, int], None]
+__all__ = ["ProgressFn", "Rater", "RatingResult", "ResultsFn"]
+
+# ProgressFn is the library's one shape, (done, total, message); it may raise (a job's cancel request
+# arrives that way). Re-exported here for callers that imported it from the raters.
 # Called with results as they complete, so a caller can store them before the rest is done.
 ResultsFn = Callable[[Sequence["RatingResult"]], None]
 

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from curation.config import IQSConfig
-from curation.raters.base import ProgressFn, RatingResult, ResultsFn
+from curation.progress import ProgressFn
+from curation.raters.base import RatingResult, ResultsFn
 from curation.records import Record
 
 
@@ -47,7 +48,7 @@ class IQSRater:
             chunk = by_length[start : start + self.chunk_size]
             chunk_progress = None
             if progress is not None:
-                chunk_progress = lambda done, _total, offset=start: progress(offset + done, total)
+                chunk_progress = lambda done, _total, offset=start: progress(offset + done, total, f"scored {offset + done}/{total}")
             raw = self.scorer.score(
                 [r.instruction for r in chunk],
                 [r.input for r in chunk],
@@ -62,7 +63,7 @@ class IQSRater:
                 on_results(batch)
             results.extend(batch)
             if progress is not None:
-                progress(start + len(chunk), total)
+                progress(start + len(chunk), total, f"scored {start + len(chunk)}/{total}")
         position = {record.id: i for i, record in enumerate(records)}
         return sorted(results, key=lambda result: position[result.record_id])
 

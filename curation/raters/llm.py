@@ -7,31 +7,32 @@ turns each answer into a rating.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from curation.config import LLMConfig
 from curation.llm.client import (
     CallLog,
     CallResult,
     CallStats,
     EndpointOptions,
     EndpointRefused,
+    EndpointUnreachable,
     LLMClient,
     LogFn,
     _canonical,
-    backoff_delay,
     call_key,
-    classify,
     cost_usd,
     estimate_prompt_tokens,
+    is_paid,
     price_per_million,
     read_completion,
-    retry_after_seconds,
 )
-from curation.raters.base import ProgressFn, RatingResult, ResultsFn
+from curation.llm.retry import backoff_delay, classify, retry_after_seconds
+from curation.progress import ProgressFn
+from curation.raters.base import RatingResult, ResultsFn
 from curation.raters.parse import PARSE_RULES_VERSION, parse_answer
 from curation.raters.prompt import TEMPLATE_HASH, build_messages, check_dimension
 from curation.records import Record
@@ -42,6 +43,7 @@ __all__ = [
     "CallResult",
     "CallStats",
     "EndpointRefused",
+    "EndpointUnreachable",
     "LLMOptions",
     "LLMRater",
     "backoff_delay",
@@ -49,6 +51,7 @@ __all__ = [
     "classify",
     "cost_usd",
     "estimate_prompt_tokens",
+    "is_paid",
     "price_per_million",
     "read_completion",
     "retry_after_seconds",
@@ -56,38 +59,19 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class LLMOptions:
-    """Everything that decides how the endpoint is called; built from ``settings.llm`` plus overrides."""
+class LLMOptions(EndpointOptions):
+    """The endpoint's options plus the rated dimension; built from ``settings.llm`` plus overrides."""
 
-    model: str
-    base_url: str
-    api_version: str = ""  # set: Azure-style endpoint (deployment in the path, api-key header)
-    dimension: str = "accuracy"
-    concurrency: int = 16
-    timeout_s: float = 60.0
-    max_retries: int = 6
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 60.0
-    max_tokens: int = 256
-    temperature: float = 0.0  # the paper's setting: the same example always gets the same rating
-    prices: dict[str, list[float]] = field(default_factory=dict, hash=False, compare=False)
+    dimension: str = "accuracy"  # temperature stays 0.0, the paper's setting: the same example, the same rating
 
     @classmethod
-    def from_config(cls, config: LLMConfig, **overrides: Any) -> LLMOptions:
-        names = {f.name for f in fields(cls)}
-        values = {name: getattr(config, name) for name in names if hasattr(config, name)}
-        values.update({k: v for k, v in overrides.items() if v is not None and k in names})
-        options = cls(**values)
-        if options.concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {options.concurrency}")
+    def from_config(cls, config: Any, **overrides: Any) -> LLMOptions:
+        options = super().from_config(config, **overrides)
+        assert isinstance(options, LLMOptions)
         return replace(options, dimension=check_dimension(options.dimension))
 
     def endpoint(self) -> EndpointOptions:
-        return EndpointOptions.from_config(self)
-
-    def params(self) -> dict[str, Any]:
-        """The request parameters besides model and messages (part of the call key)."""
-        return self.endpoint().params()
+        return EndpointOptions(**{f.name: getattr(self, f.name) for f in fields(EndpointOptions)})
 
     @property
     def rater_name(self) -> str:
@@ -142,8 +126,6 @@ class LLMRater:
     def rate(
         self, records: Sequence[Record], progress: ProgressFn | None = None, on_results: ResultsFn | None = None
     ) -> list[RatingResult]:
-        import asyncio
-
         return asyncio.run(self.rate_async(records, progress, on_results))
 
     async def rate_async(
@@ -159,7 +141,7 @@ class LLMRater:
                 on_results([results[index]])  # type: ignore[list-item]
             done += 1
             if progress is not None:
-                progress(done, len(records))
+                progress(done, len(records), f"rated {done}/{len(records)}")
 
         await self.client.complete_async([self.request_for(record) for record in records], finish)
         return results  # type: ignore[return-value]

@@ -2,8 +2,14 @@
 
 Every rating goes into the store as it completes (keyed by record content, rater and version), so a
 re-run skips what is rated, a killed run resumes where it stopped, and the same text in two datasets is
-rated once. A file rated here writes one line per input record, in input order: all input fields plus
-``id``, ``score``, ``score_0_5``, ``rater``, ``rater_version``, ``status``, ``flags``, ``explanation``, ``raw``.
+rated once. A file rated here writes one line per input row, in input order: all input fields plus
+``id``, ``score``, ``score_0_5``, ``rater``, ``rater_version``, ``status``, ``flags``, ``explanation``, ``raw``
+and ``duplicate_of`` (the location of the first copy when a row repeats an earlier one exactly: the
+text is rated once and every copy gets the rating).
+
+Who may launch what: an IQS rating needs ``run_job``; an LLM rating that is paid (a model without a
+known price counts as paid) or goes to a base URL other than the configured one needs ``run_paid_job``
+(:func:`launch_rule`, checked by :func:`start_rating` and :func:`authorize`).
 """
 
 from __future__ import annotations
@@ -15,20 +21,20 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from curation.config import Settings, secret
 from curation.formats import Rejection, parse_mapping, read_file, write_records
-from curation.raters.base import ProgressFn, Rater, RatingResult
+from curation.llm.keys import normal_url
+from curation.progress import ProgressFn
+from curation.raters.base import Rater, RatingResult
 from curation.raters.llm import LLMOptions, LLMRater, estimate_prompt_tokens, price_per_million
 from curation.raters.prompt import check_dimension
 from curation.raters.writer import BatchWriter
 from curation.records import Record
 from curation.store import Store
-from curation.store.schema import Rating
+from curation.studio_auth import Person, require
 
 LogFn = Callable[[str, str], None]
-RATERS = ("llm", "iqs")
+RATERS = ("iqs", "llm")
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".json": "alpaca"}
 SHOWN_REJECTIONS = 5
 
@@ -41,7 +47,7 @@ class RateError(ValueError):
 class RateRequest:
     """What to rate and how; also a rate job's parameters (no secrets: the key is looked up by the worker)."""
 
-    rater: str = "llm"
+    rater: str = "iqs"
     input: str | None = None  # a file in any readable format ...
     dataset: str | None = None  # ... or a workspace dataset
     out: str | None = None  # .jsonl or .json; optional for a dataset (ratings are in the store)
@@ -88,6 +94,17 @@ class Loaded:
     records: list[Record]
     rejections: list[Rejection] = field(default_factory=list)
     dataset_id: int | None = None
+    duplicates: dict[int, str] = field(default_factory=dict)  # index in records -> location of the first copy
+
+
+@dataclass(frozen=True)
+class LaunchRule:
+    """What launching a rating needs: the permission, the words for a refusal, and whether it is paid."""
+
+    action: str  # run_job | run_paid_job
+    doing: str
+    paid: bool
+    reasons: tuple[str, ...] = ()  # why it needs a lead, for the page
 
 
 @dataclass
@@ -105,6 +122,7 @@ class RateSummary:
     seconds: float
     rejections: list[str] = field(default_factory=list)  # the first few, "location: reason"
     out: str | None = None
+    duplicates: int = 0  # input rows repeating an earlier row: rated once, written with duplicate_of
     calls: int = 0
     cached_calls: int = 0
     retries: int = 0
@@ -112,9 +130,15 @@ class RateSummary:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    price_known: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def rated(self) -> int:
+        """Records that have a rating now (ok, or unparsed with the answer kept)."""
+        return self.ok + self.unparsed
 
     def lines(self) -> list[str]:
         lines = [
@@ -128,11 +152,16 @@ class RateSummary:
             lines.append(
                 f"calls: {self.calls} made, {self.cached_calls} answered from the call log, {self.retries} retries, "
                 f"{self.failed_calls} failed; tokens {self.prompt_tokens} prompt + {self.completion_tokens} completion; "
-                f"cost ${self.cost_usd:.4f}"
+                f"cost ${self.cost_usd:.4f}" + ("" if self.price_known else " (no price for this model: unknown)")
             )
         if self.error:
             lines.append(
                 f"{self.error} examples have no rating (status error); run the same command again to retry them"
+            )
+        if self.duplicates:
+            lines.append(
+                f"{self.duplicates} input rows repeat an earlier row exactly: rated once, each written with "
+                "duplicate_of naming the first"
             )
         if self.rejected_rows:
             lines.append(f"{self.rejected_rows} input rows were rejected when reading and not rated:")
@@ -181,7 +210,10 @@ class CostEstimate:
             ),
         ]
         if not self.price_known:
-            lines.append(f"  cost: no price for '{self.model}' in llm.prices (treated as free; add one to see a cost)")
+            lines.append(
+                f"  cost: unknown, no price for '{self.model}' in llm.prices (counted as paid: a lead launches it; "
+                "a lead can list the model's price, [0, 0] for a free local model)"
+            )
         else:
             expected = f"≈ ${self.cost_usd_expected:.4f} expected, " if self.cost_usd_expected is not None else ""
             lines.append(f"  cost: {expected}≤ ${self.cost_usd_max:.4f} at most")
@@ -200,10 +232,11 @@ def load_input(request: RateRequest, settings: Settings, store: Store) -> Loaded
         mapping=parse_mapping(request.mapping),
         max_field_chars=settings.validation.max_field_chars,
         source=path.name,
+        keep_duplicates=True,
     )
     if not result.records:
         raise RateError(f"{path}: no readable records ({result.summary()}); run `validate` to see why")
-    return Loaded(result.records, result.rejections)
+    return Loaded(result.records, result.rejections, duplicates=result.duplicates)
 
 
 def llm_options(request: RateRequest, settings: Settings) -> LLMOptions:
@@ -219,6 +252,41 @@ def llm_options(request: RateRequest, settings: Settings) -> LLMOptions:
         raise RateError(str(err)) from err
 
 
+def launch_rule(request: RateRequest, settings: Settings) -> LaunchRule:
+    """Which permission launching ``request`` needs (see the module docstring)."""
+    if request.rater == "iqs":
+        return LaunchRule("run_job", "launch rating jobs", False)
+    options = llm_options(request, settings)
+    reasons = []
+    if price_per_million(options.model, options.prices) is None:
+        reasons.append(f"'{options.model}' has no price in llm.prices, so its cost is unknown")
+    elif options.paid:
+        reasons.append(f"'{options.model}' costs money")
+    if normal_url(options.base_url) != normal_url(settings.llm.base_url):
+        reasons.append(f"{options.base_url} is not the configured endpoint")
+    if reasons:
+        return LaunchRule("run_paid_job", "launch a paid rating job", True, tuple(reasons))
+    return LaunchRule("run_job", "launch rating jobs", False)
+
+
+def authorize(request: RateRequest, settings: Settings, person: Person | None) -> LaunchRule:
+    """Raise :class:`curation.studio_auth.Forbidden` unless ``person`` may launch ``request``."""
+    rule = launch_rule(request, settings)
+    require(person, rule.action, rule.doing)
+    return rule
+
+
+def start_rating(store: Store, settings: Settings, request: RateRequest, person: Person | None) -> int:
+    """Launch a background ``rate`` job as ``person``; a paid one carries ``"paid": true`` (a lead resumes it)."""
+    from curation import jobs
+
+    rule = authorize(request, settings, person)
+    assert person is not None
+    params = {**request.as_params(), **({"paid": True} if rule.paid else {})}
+    dataset_id = jobs.dataset_id_named(store, request.dataset)
+    return jobs.start(store, settings, "rate", params, title=request.title(), by=person, dataset_id=dataset_id)
+
+
 def make_rater(
     request: RateRequest, settings: Settings, store: Store, job_id: int | None = None, log: LogFn | None = None
 ) -> Rater:
@@ -226,7 +294,8 @@ def make_rater(
         from curation.raters.iqs_rater import IQSRater
 
         return IQSRater.load(settings.iqs)
-    # The key is read here, in the process that calls, and never stored, logged or put in job parameters.
+    # The key is read here, in the process that calls, and never stored, logged or put in job parameters;
+    # the client sends it only to an endpoint on llm.key_base_urls.
     api_key = secret(settings.llm.api_key_name)
     return LLMRater(llm_options(request, settings), store, api_key=api_key, job_id=job_id, log=log)
 
@@ -261,14 +330,14 @@ def rate(
         "info",
     )
     if progress is not None:
-        progress(len(done_ids), len(unique))
+        progress(len(done_ids), len(unique), f"rated {len(done_ids)}/{len(unique)}")
     _rate_and_store(rater, todo, store, job_id, len(done_ids), len(unique), progress)
     stored = stored_ratings(store, rater.name, rater.version, [r.id for r in unique])
     missing = [r.id for r in unique if r.id not in stored]
     if missing:
         raise RuntimeError(f"{len(missing)} ratings were not stored (first: {missing[0]}); run again to finish them")
     if request.out:
-        write_output(loaded.records, stored, rater, _flags(loaded.records, settings), Path(request.out))
+        write_output(loaded.records, stored, rater, _flags(loaded.records, settings), Path(request.out), loaded.duplicates)
     summary = _summary(rater, loaded, unique, done_ids, todo, stored, request.out, time.monotonic() - started)
     for line in summary.lines():
         log(line, "info")
@@ -297,9 +366,9 @@ def _rate_and_store(
         for result in results:
             writer.put(result)
 
-    def overall(done: int, _total: int) -> None:
+    def overall(done: int, _total: int, _message: str = "") -> None:
         if progress is not None:
-            progress(offset + done, total)
+            progress(offset + done, total, f"rated {offset + done}/{total}")
 
     try:
         rater.rate(todo, progress=overall, on_results=stored_as_they_come)
@@ -308,17 +377,10 @@ def _rate_and_store(
 
 
 def stored_ratings(store: Store, rater: str, version: str, record_ids: Sequence[str]) -> dict[str, RatingResult]:
-    ids = list(dict.fromkeys(record_ids))
-    found: dict[str, RatingResult] = {}
-    columns = (Rating.record_id, Rating.status, Rating.score, Rating.score_0_5, Rating.explanation, Rating.raw)
-    with store.db.session() as session:
-        for start in range(0, len(ids), 500):
-            query = select(*columns).where(
-                Rating.rater == rater, Rating.rater_version == version, Rating.record_id.in_(ids[start : start + 500])
-            )
-            for row in session.execute(query):
-                found[row[0]] = RatingResult(*row)
-    return found
+    return {
+        record_id: RatingResult(record_id, row.status, row.score, row.score_0_5, row.explanation, row.raw)
+        for record_id, row in store.ratings.stored(rater, version, record_ids).items()
+    }
 
 
 def _flags(records: Sequence[Record], settings: Settings) -> list[list[dict[str, str]]]:
@@ -335,10 +397,12 @@ def write_output(
     rater: Rater,
     flags: list[list[dict[str, str]]],
     out: Path,
+    duplicates: dict[int, str] | None = None,
 ) -> None:
-    """All input fields plus the rating, one row per input record in input order; replaced atomically."""
+    """All input fields plus the rating, one row per input row in input order; replaced atomically."""
+    duplicates = duplicates or {}
     extra = []
-    for record, record_flags in zip(records, flags):
+    for index, (record, record_flags) in enumerate(zip(records, flags)):
         result = stored[record.id]
         extra.append(
             {
@@ -351,6 +415,7 @@ def write_output(
                 "explanation": result.explanation,
                 # The unparsed answer or the error, for a person to read; ok answers are score + explanation.
                 "raw": None if result.status == "ok" else result.raw,
+                "duplicate_of": duplicates.get(index),
             }
         )
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -384,6 +449,7 @@ def _summary(
         rejections=[f"{r.location}: {r.reason}" for r in loaded.rejections[:SHOWN_REJECTIONS]],
         seconds=seconds,
         out=out,
+        duplicates=len(loaded.duplicates),
     )
     stats = getattr(rater, "stats", None)
     if stats is not None:
@@ -391,6 +457,9 @@ def _summary(
         summary.failed_calls = stats.failed
         summary.prompt_tokens, summary.completion_tokens = stats.prompt_tokens, stats.completion_tokens
         summary.cost_usd = stats.cost_usd
+    options = getattr(rater, "options", None)
+    if isinstance(options, LLMOptions):
+        summary.price_known = price_per_million(options.model, options.prices) is not None
     return summary
 
 
@@ -450,7 +519,7 @@ def rate_job(context: Any) -> dict[str, Any]:
         request,
         context.settings,
         context.store,
-        progress=lambda done, total: context.progress(done, total, f"rated {done}/{total}"),
+        progress=context.progress,
         log=lambda message, level="info": context.log(message, level),
         job_id=context.job_id,
     )

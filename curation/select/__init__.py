@@ -1,7 +1,9 @@
 """Selection: keep or drop every example with its reason; overrides, balance, manifests and export.
 
-``curation.select.methods`` holds the methods, ``balance`` the per-category/skill report and
-``manifest`` the path from records to an exported, rebuildable subset.
+``curation.select.service`` is the one entry point callers use (:func:`select_records`,
+:func:`select_dataset`, :func:`balance_of`, :func:`kept_at`, the score scales); ``methods`` holds the
+rules and methods, ``balance`` the per-category/skill report and ``manifest`` the path from records to
+an exported, rebuildable subset.
 """
 
 from curation.select.balance import CODING_GROUP, KEYWORD_GROUPS, balance_report
@@ -25,41 +27,73 @@ from curation.select.methods import (
     METHODS,
     SelectionError,
     apply_overrides,
+    car_keep,
     method_params,
+    override_masks,
+    overrule,
     run_method,
     select_car,
     select_quota,
     select_random,
     select_threshold,
     threshold_counts,
+    threshold_keep,
+    threshold_reasons,
+)
+from curation.select.service import (
+    DEFAULT_SCALE,
+    SCALE_LABELS,
+    SCALES,
+    DatasetSelection,
+    balance_of,
+    default_tau,
+    kept_at,
+    rating_field,
+    record_field,
+    select_dataset,
 )
 
 __all__ = [
     "CODING_GROUP",
+    "DEFAULT_SCALE",
     "KEYWORD_GROUPS",
     "METHODS",
+    "SCALES",
+    "SCALE_LABELS",
+    "DatasetSelection",
     "Exported",
     "ManifestMismatch",
     "ScoreSource",
     "SelectionError",
     "SelectionRun",
     "apply_overrides",
+    "balance_of",
     "balance_report",
+    "car_keep",
+    "default_tau",
     "export_selection",
+    "kept_at",
     "make_manifest",
     "make_pool",
     "method_params",
+    "override_masks",
+    "overrule",
+    "rating_field",
     "read_manifest",
     "rebuild_from_manifest",
     "rebuild_saved",
+    "record_field",
     "run_method",
     "score_source_of",
     "scores_from_records",
     "scores_from_store",
     "select_car",
+    "select_dataset",
     "select_quota",
     "select_random",
     "select_records",
     "select_threshold",
     "threshold_counts",
+    "threshold_keep",
+    "threshold_reasons",
 ]

@@ -43,7 +43,7 @@ def balance_report(
     rows = [_balance_row("overall", "all examples", keep, overall)]
     if categories is not None:
         labels = pd.Series(
-            [NO_CATEGORY if c is None or c != c or c == "" else str(c) for c in categories], dtype=object
+            [NO_CATEGORY if c is None or pd.isna(c) or c == "" else str(c) for c in categories], dtype=object
         )
         for name in sorted(labels.unique()):
             rows.append(_balance_row("category", name, keep[(labels == name).to_numpy()], overall))

@@ -12,25 +12,28 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from curation.config import Settings
+from curation.progress import ProgressFn
 from curation.records import Record
 from curation.select.methods import SelectionError, apply_overrides, method_params, run_method
 from curation.store.datasets import content_hash
+
+if TYPE_CHECKING:
+    from curation.studio_auth import Person
 
 MANIFEST_FORMAT = "curation-selection/1"
 FORMAT_BY_SUFFIX = {".json": "alpaca", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".csv": "csv"}
 # Per-row fields an export adds to each record, when the selection has them.
 EXPORTED_COLUMNS = ("keep", "reason", "score", "cluster", "cluster_name", "decided_by")
-StageProgress = Callable[[str, int, int], None]
 
 
 class ManifestMismatch(SelectionError):
@@ -84,9 +87,15 @@ def scores_from_store(
     records: Sequence[Record],
     rater: str,
     rater_version: str | None = None,
-    field: str = "score",
+    field: str | None = None,
+    scale: str = "0-5",
 ) -> tuple[np.ndarray, ScoreSource]:
-    """Scores of a dataset's examples from one rater; the version with most ratings unless one is named."""
+    """Scores of a dataset's examples from one rater; the version with most ratings unless one is named.
+
+    ``field`` names the ratings column; without it, the column that holds ``scale`` for this rater.
+    """
+    from curation.select.service import rating_field
+
     frame = store.ratings.frame(dataset_id, rater=rater, rater_version=rater_version)
     if frame.empty:
         known = ", ".join(sorted({f"{s.rater} {s.rater_version}" for s in store.ratings.raters(dataset_id)})) or "none"
@@ -96,6 +105,7 @@ def scores_from_store(
     if rater_version is None:
         rater_version = str(frame["rater_version"].value_counts().index[0])
         frame = frame[frame["rater_version"] == rater_version]
+    field = field or rating_field(frame[frame["status"] == "ok"], scale)
     if field not in frame:
         raise SelectionError(f"ratings have no '{field}' column; use score or score_0_5")
     ok = frame[frame["status"] == "ok"].drop_duplicates("id").set_index("id")[field]
@@ -125,7 +135,7 @@ def select_records(
     source: ScoreSource | None = None,
     overrides: Mapping[str, Any] | None = None,
     dataset_name: str = "",
-    progress: StageProgress | None = None,
+    progress: ProgressFn | None = None,
 ) -> SelectionRun:
     """Run one method over records (clustering them first for CaR), apply overrides, write the manifest."""
     params = method_params(method, params)
@@ -264,6 +274,43 @@ def export_selection(
     return Exported(out, manifest_path, count)
 
 
+EXPORTS = "exports"
+
+
+class UnsafeExportPath(SelectionError):
+    """An export file name that would land outside the workspace's export folder."""
+
+
+def export_path(workspace: Path, file_name: str) -> Path:
+    """``<workspace>/exports/<file_name>``, refusing any name that resolves outside that folder."""
+    folder = (Path(workspace) / EXPORTS).resolve()
+    target = (folder / file_name).resolve()
+    if not file_name or target.parent != folder:
+        raise UnsafeExportPath(
+            f"the export name {file_name!r} leads outside the workspace's export folder; use a plain file name"
+        )
+    return target
+
+
+def export_to_workspace(
+    workspace: Path,
+    person: Person | None,
+    records: Sequence[Record],
+    selection: pd.DataFrame,
+    file_name: str,
+    manifest: Mapping[str, Any],
+    fmt: str | None = None,
+    include_dropped: bool = False,
+) -> Exported:
+    """What the studio's export does: checks the person may export, writes inside ``<workspace>/exports``."""
+    from curation.studio_auth import require
+
+    someone = require(person, "export", "export a selection")
+    out = export_path(workspace, file_name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return export_selection(records, selection, out, {**manifest, "exported_by": someone.name}, fmt, include_dropped)
+
+
 def manifest_path_for(out: Path) -> Path:
     return out.with_name(out.name + ".manifest.json")
 
@@ -318,7 +365,7 @@ def rebuild_from_manifest(
     records: Sequence[Record],
     settings: Settings,
     scores: np.ndarray | None = None,
-    progress: StageProgress | None = None,
+    progress: ProgressFn | None = None,
 ) -> SelectionRun:
     """Make the same selection again from the same data; raises :class:`ManifestMismatch` if it cannot."""
     ids = [r.id for r in records]
@@ -376,7 +423,7 @@ def _settings_for(manifest: Mapping[str, Any], settings: Settings) -> Settings:
     return rebuilt
 
 
-def rebuild_saved(store: Any, settings: Settings, selection_id: int, progress: StageProgress | None = None) -> SelectionRun:
+def rebuild_saved(store: Any, settings: Settings, selection_id: int, progress: ProgressFn | None = None) -> SelectionRun:
     """Rebuild a selection saved in the store from its dataset, its rater's stored scores and its manifest."""
     saved = store.selections.get(selection_id)
     records = store.datasets.records(saved.dataset_id)

@@ -8,12 +8,15 @@ one row per example in the same order: ``id``, ``keep``, ``reason`` plus its own
 - :func:`select_random` — a seeded random sample (the papers' baseline).
 - :func:`select_quota` — at most q examples per category, best scores first (or drawn at random).
 
-Human decisions come last (:func:`apply_overrides`).
+Each rule exists once and works on arrays, so the studio's sliders reuse it without building reasons:
+:func:`threshold_keep`, :func:`car_keep` (on ranks) and :func:`overrule` (human decisions last, applied
+to whole selections by :func:`apply_overrides`).
 Ties are broken by record id, never by position, so a selection does not depend on the order of a file.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,10 +33,21 @@ class SelectionError(ValueError):
 # --- methods --------------------------------------------------------------------------------------
 
 
+def threshold_keep(score: np.ndarray, tau: float) -> np.ndarray:
+    """THE threshold rule: keep a score of at least τ; an example without a score never clears the bar."""
+    score = np.asarray(score, np.float64)
+    return np.greater_equal(score, tau, where=~np.isnan(score), out=np.zeros(len(score), dtype=bool))
+
+
 def select_threshold(pool: pd.DataFrame, tau: float) -> pd.DataFrame:
     """Keep examples whose score is at least τ; unscored examples are dropped and say so."""
     score = _scores(pool)
-    keep = score >= tau  # NaN compares False
+    keep = threshold_keep(score, tau)
+    return _result(pool, keep, threshold_reasons(score, tau, keep), score=score)
+
+
+def threshold_reasons(score: np.ndarray, tau: float, keep: np.ndarray) -> np.ndarray:
+    """"score 3.5 < τ 4.5" per example (vectorised: each distinct score is formatted once)."""
     tau_text = f"{tau:g}"
     score_text = _number_texts(score)
     has_score = ~np.isnan(score)
@@ -45,14 +59,14 @@ def select_threshold(pool: pd.DataFrame, tau: float) -> pd.DataFrame:
     kept_text, dropped_text = np.char.add(text, f" ≥ τ {tau_text}"), np.char.add(text, f" < τ {tau_text}")
     reasons = np.where(keep, kept_text, dropped_text).astype(object)
     reasons[~has_score] = "no score: dropped"
-    return _result(pool, keep, reasons, score=score)
+    return reasons
 
 
 def threshold_counts(scores: np.ndarray, tau: float, bins: np.ndarray | int = 40) -> dict[str, Any]:
     """Kept/dropped/unscored counts and the score histogram at τ: what a slider redraws, no strings built."""
     scores = np.asarray(scores, np.float64)
     scored = scores[~np.isnan(scores)]
-    kept = int(np.count_nonzero(scored >= tau))
+    kept = int(np.count_nonzero(threshold_keep(scores, tau)))
     counts, edges = np.histogram(scored, bins=bins)
     return {
         "kept": kept,
@@ -78,7 +92,7 @@ def select_car(pool: pd.DataFrame, n1: int, n2: int) -> pd.DataFrame:
     scored = ~np.isnan(score)  # unscored examples rank last and are never picked
     top = (rank <= n1) & scored
     cluster_top = (cluster_rank <= n2) & scored
-    keep = top | cluster_top
+    keep = car_keep(rank, cluster_rank, scored, n1, n2)
     columns = (rank, cluster_rank, score, cluster, names, top, cluster_top)
     reasons = [_car_reason(*row, n1, n2) for row in zip(*(c.tolist() for c in columns))]
     return _result(
@@ -86,11 +100,19 @@ def select_car(pool: pd.DataFrame, n1: int, n2: int) -> pd.DataFrame:
     )
 
 
+def car_keep(rank: np.ndarray, cluster_rank: np.ndarray, scored: np.ndarray, n1: int, n2: int) -> np.ndarray:
+    """THE CaR rule on precomputed ranks: top n1 overall or top n2 of its cluster; unscored examples never.
+
+    Ranking is the slow part; with the ranks kept, any (n1, n2) is a comparison (the Map's live sliders).
+    """
+    return ((rank <= n1) | (cluster_rank <= n2)) & scored
+
+
 def _car_reason(
     rank: int, cluster_rank: int, score: float, cluster: int, name: str, top: bool, cluster_top: bool, n1: int, n2: int
 ) -> str:
     where = f"cluster {cluster}" + (f" '{name}'" if name else "")
-    if score != score:  # NaN
+    if math.isnan(score):
         return "no score: dropped"
     if top and cluster_top:
         return f"top-{rank} by score ({_number_text(score)}) and top-{cluster_rank} of {where}"
@@ -152,7 +174,7 @@ def select_quota(
 def _quota_reason(category: str, rank: int, quota: int, score: float, by: str, seed: int) -> str:
     if quota < 0:
         return f"no quota for category '{category}': kept"
-    if by == "score" and score != score:  # NaN
+    if by == "score" and math.isnan(score):
         return f"no score: dropped (category '{category}', quota {quota})"
     order = "by score" if by == "score" else f"in a random draw (seed {seed})"
     if rank <= quota:
@@ -218,13 +240,11 @@ def apply_overrides(selection: pd.DataFrame, overrides: Mapping[str, Any]) -> pd
     if not overrides:
         return result
     ids = result["id"].to_numpy(object)
-    rows = [i for i, record_id in enumerate(ids) if record_id in overrides]
-    keep = result["keep"].to_numpy(bool).copy()
+    keep = overrule(result["keep"].to_numpy(bool), *override_masks(ids, overrides))
     reasons = result["reason"].to_numpy(object).copy()
     decided = result["decided_by"].to_numpy(object).copy()
-    for i in rows:
-        decision, user, why = _decision_fields(overrides[ids[i]])
-        keep[i] = decision == "keep"
+    for i in (i for i, record_id in enumerate(ids) if record_id in overrides):
+        _decision, user, why = _decision_fields(overrides[ids[i]])
         verb = "kept" if keep[i] else "dropped"
         reasons[i] = f"{verb} by {user}: {why}" if why else f"{verb} by {user}"
         decided[i] = user
@@ -232,6 +252,25 @@ def apply_overrides(selection: pd.DataFrame, overrides: Mapping[str, Any]) -> pd
     result["reason"] = reasons
     result["decided_by"] = decided
     return result
+
+
+def override_masks(ids: np.ndarray, overrides: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean (keep, drop) masks over ``ids`` from the overrides in force (``Decision`` objects or dicts)."""
+    keep = np.zeros(len(ids), dtype=bool)
+    drop = np.zeros(len(ids), dtype=bool)
+    if not overrides:
+        return keep, drop
+    index = pd.Index(ids)
+    for decision, mask in (("keep", keep), ("drop", drop)):
+        chosen = [record_id for record_id, d in overrides.items() if _decision_fields(d)[0] == decision]
+        positions = index.get_indexer(chosen)
+        mask[positions[positions >= 0]] = True
+    return keep, drop
+
+
+def overrule(machine_keep: np.ndarray, keep: np.ndarray, drop: np.ndarray) -> np.ndarray:
+    """THE override rule: a person's keep or drop wins over the machine's verdict."""
+    return (machine_keep | keep) & ~drop
 
 
 def _decision_fields(decision: Any) -> tuple[str, str, str]:

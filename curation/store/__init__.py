@@ -7,14 +7,17 @@ Entry point: :class:`Store`, opened from the settings. Each concept has its own 
 from __future__ import annotations
 
 from curation.config import Settings
-from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, NotFound
+from curation.store.calls import CallRow, Calls
+from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, InvalidName, NotFound
 from curation.store.db import DEFAULT_BUSY_TIMEOUT_S, Database
 from curation.store.flags import FlagRow, Flags
 from curation.store.jobs import Jobs
 from curation.store.judgments import JudgmentRow, Judgments, RunInfo, RunSpec
+from curation.store.models import ModelInfo, Models
 from curation.store.overrides import Decision, Overrides
 from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
+from curation.store.schema_security import SetupToken, SignInFailure  # noqa: F401 (their tables)
 from curation.store.selections import SelectionInfo, Selections
 from curation.store.studies import Studies
 from curation.store.testsets import TestSetInfo, TestSets
@@ -23,10 +26,13 @@ from curation.store.users import Account, Users
 __all__ = [
     "Account",
     "AlreadyExists",
+    "CallRow",
     "DatasetInfo",
     "Decision",
     "FlagRow",
+    "InvalidName",
     "JudgmentRow",
+    "ModelInfo",
     "NotFound",
     "RaterSummary",
     "RatingRow",
@@ -44,12 +50,14 @@ class Store:
         self.db = Database(url, run_migrations=run_migrations, busy_timeout_s=busy_timeout_s)
         self.datasets = Datasets(self.db)
         self.ratings = Ratings(self.db)
+        self.calls = Calls(self.db)
         self.flags = Flags(self.db)
         self.overrides = Overrides(self.db)
         self.users = Users(self.db)
         self.testsets = TestSets(self.db)
         self.selections = Selections(self.db)
         self.jobs = Jobs(self.db)
+        self.models = Models(self.db)
         self.judgments = Judgments(self.db)
         self.studies = Studies(self.db)
 

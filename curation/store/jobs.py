@@ -114,6 +114,11 @@ class Jobs:
             session.flush()
             return job.id
 
+    def set_params(self, job_id: int, params: dict[str, Any]) -> None:
+        """Replace a job's parameters (before it runs: e.g. an output folder named after the job id)."""
+        with self.db.session() as session:
+            session.execute(update(Job).where(Job.id == job_id).values(params=params))
+
     def get(self, job_id: int, staleness: Staleness) -> JobInfo | None:
         found = self._select(staleness, Job.id == job_id, limit=1)
         return found[0] if found else None

@@ -78,6 +78,32 @@ class Ratings:
             done = set(session.scalars(query))
         return done if record_ids is None else done & set(record_ids)
 
+    def stored(self, rater: str, rater_version: str, record_ids: Iterable[str]) -> dict[str, RatingRow]:
+        """This rater version's ratings of ``record_ids`` (any status), by record id."""
+        ids = list(dict.fromkeys(record_ids))
+        found: dict[str, RatingRow] = {}
+        with self.db.session() as session:
+            for start in range(0, len(ids), 500):
+                query = select(Rating).where(
+                    Rating.rater == rater,
+                    Rating.rater_version == rater_version,
+                    Rating.record_id.in_(ids[start : start + 500]),
+                )
+                for row in session.scalars(query):
+                    found[row.record_id] = RatingRow(
+                        record_id=row.record_id,
+                        rater=row.rater,
+                        rater_version=row.rater_version,
+                        status=row.status,
+                        score=row.score,
+                        score_0_5=row.score_0_5,
+                        explanation=row.explanation,
+                        raw=row.raw,
+                        dimension=row.dimension,
+                        job_id=row.job_id,
+                    )
+        return found
+
     def raters(self, dataset_id: int) -> list[RaterSummary]:
         """The raters that rated examples of this dataset, most complete first."""
         query = (

@@ -1,14 +1,14 @@
 """jobs: dataset and subject columns, slot resource, lease (fencing token)
 
 Revision ID: 0002_jobs
-Revises: 0006_judgments
+Revises: 0003_security
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_jobs"
-down_revision = "0006_judgments"
+down_revision = "0003_security"
 branch_labels = None
 depends_on = None
 
