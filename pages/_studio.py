@@ -79,7 +79,7 @@ def ensure_demo() -> None:
     with _demo_lock():
         if not current.datasets.all() and not current.testsets.all():
             bar = st.progress(0.0, text="First start: building the demo workspace…")
-            build_demo(current, settings(), progress=lambda message, done, total: bar.progress(
+            build_demo(current, settings(), progress=lambda done, total, message: bar.progress(
                 min(done / max(total, 1), 1.0), text=f"First start: building the demo workspace — {message}"))
             bar.empty()
             st.toast("The demo workspace is ready: three datasets and eight test sets.")
@@ -249,6 +249,7 @@ def navigation_pages() -> list[Any]:
         st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
         st.Page("pages/export.py", title="Export", icon=":material/download:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("pages/answers.py", title="Answers", icon=":material/forum:"),
     ]
     if someone is not None and someone.may("vote"):
         pages.append(vote())

@@ -98,6 +98,9 @@ def cost_box(requests: list[JudgeRequest]) -> JudgeCost | None:
                      hide_index=True, key="compare_costs")
         total = sum(c.cost_usd_max for c in costs)
         st.text(f"{sum(c.calls for c in costs)} calls to make; at most ${total:.4f} in all. Nothing was sent.")
+        if not all(c.price_known for c in costs):
+            st.caption(f"No price for '{costs[0].model}' in llm.prices: its cost is unknown (shown as 0), so the run "
+                       "counts as paid and only a lead can launch it.")
     return JudgeCost("all", requests[0].model or settings.judge.model, 0, 0, 0, 0, sum(c.calls for c in costs), 0, 0,
                      all(c.price_known for c in costs), total, any(c.paid for c in costs))
 

@@ -18,9 +18,10 @@ MARKDOWN_ELEMENTS = ("markdown", "caption", "info", "warning", "error", "success
 
 
 @pytest.fixture
-def studio_env(monkeypatch, settings, sqlite_store):
-    point_studio_at(monkeypatch, settings, sqlite_store)
-    return sqlite_store
+def studio_env(monkeypatch, settings, store):
+    """The studio on SQLite and on PostgreSQL (the ``store`` fixture runs both)."""
+    point_studio_at(monkeypatch, settings, store)
+    return store
 
 
 def rendered_as_markdown(app) -> list[str]:

@@ -119,3 +119,24 @@ def test_a_broken_setting_is_one_sentence(monkeypatch, studio_env):
     monkeypatch.setenv("CURATION__STUDIO__REFRESH_S", "often")
     app = studio()
     assert app.error[0].value.startswith("The studio cannot start: environment variable CURATION__STUDIO__REFRESH_S")
+
+
+def test_repeated_wrong_passwords_make_the_name_wait_even_with_the_right_one(studio_env):
+    studio_env.datasets.create("mine", [], created_by="someone")
+    studio_env.users.create("ann", "pass-1234", "annotator")
+    app = studio()
+    app.sidebar.text_input(key="sign_in_name").input("ann")
+    for _ in range(5):
+        app.sidebar.text_input(key="sign_in_password").input("wrong-guess")
+        app.sidebar.form_submit_button[0].click().run()
+        assert app.sidebar.error[0].value == "unknown name or wrong password"
+    app.sidebar.text_input(key="sign_in_password").input("pass-1234")
+    app.sidebar.form_submit_button[0].click().run()
+    assert app.sidebar.error[0].value.startswith("too many failed sign-ins for this name; try again in")
+    assert "studio_person" not in app.session_state
+    # A fresh session (another browser, another server process) is held back the same way: it is in the store.
+    other = studio()
+    other.sidebar.text_input(key="sign_in_name").input("ann")
+    other.sidebar.text_input(key="sign_in_password").input("pass-1234")
+    other.sidebar.form_submit_button[0].click().run()
+    assert "too many failed sign-ins" in other.sidebar.error[0].value

@@ -17,12 +17,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 def session_on_example(person: tuple[str, str], row: int = 0):
     app = studio("explore", person=person)
-    app.session_state["explore_table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    app.session_state[app.session_state["explore_table_key"]] = {"selection": {"rows": [row], "columns": [], "cells": []}}
     return app.run()
 
 
 def fill(app, decision: str, reason: str):
-    app.radio(key="override_decision").set_value(decision)
+    next(r for r in app.radio if str(r.key).startswith("override_decision_")).set_value(decision)
     app.text_input(key="override_reason").input(reason)
     return app
 

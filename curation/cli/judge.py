@@ -135,9 +135,12 @@ def _import(args: argparse.Namespace, store) -> int:
 
 
 def _list_runs(store) -> int:
+    from curation.judges.report import agreement_frame, load_report
+
     rows = []
-    for run in store.judgments.runs():
-        summary = summarize(store.judgments.rows(run.id), run.params.get("orders", ["ab", "ba"]), samples=0)
+    reports = [load_report(store, run.id, samples=0) for run in store.judgments.runs()]
+    for report in reports:
+        run, summary = report.run, report.summary
         rows.append([run.id, run.source, run.judge, run.judge_model, run.model_a, run.model_b, run.testset,
                      summary["n"], summary["win"], summary["tie"], summary["lose"], _f(summary["ws"]),
                      summary["unparsed"], summary["pending"]])
@@ -146,6 +149,11 @@ def _list_runs(store) -> int:
         return 0
     print_table(rows, ["run", "source", "judge", "judge model", "A", "B", "test set", "n", "W", "T", "L", "WS",
                        "unparsed", "pending"])
+    agreement = agreement_frame(reports)
+    if len(agreement):
+        print("\njudges on the same items (share of equal verdicts, Cohen's kappa):")
+        print_table([[r["test set"], r["judge_1"], r["judge_2"], r["items"], _f(r["agreement"]), _f(r["kappa"])]
+                     for r in agreement.to_dict("records")], ["test set", "judge 1", "judge 2", "items", "agree", "kappa"])
     return 0
 
 

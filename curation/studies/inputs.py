@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curation.judges.answer_files import answer_sets
+from curation.judges.pairs import PairingError
+from curation.judges.pairs import read_answers as read_answer_file
 from curation.store.studies import ItemRow, StudyError
 
 JUDGE_VERDICTS = {"win": "win", "tie": "tie", "lose": "lose", "a": "win", "b": "lose", "neither": "tie"}
@@ -77,6 +80,33 @@ def read_answers(path: Path, model: str | None = None) -> Answers:
     if not by_id:
         raise StudyError(f"{path}: no answers in the file; give one JSON object per line")
     return Answers(model or Path(path).stem, by_id)
+
+
+def answers_in_workspace(workspace: Path, model: str, testsets: list[str] | None = None) -> Answers:
+    """A model's answers from the workspace's answer files (``answers/<model>/<testset>.jsonl``, the files
+    the judges compare), on the chosen test sets (all by default); each answer keeps its test set."""
+    files = answer_sets(Path(workspace)).get(model)
+    if not files:
+        raise StudyError(f"no answers of '{model}' in {workspace}/answers; generate or upload them first")
+    by_id: dict[str, Answer] = {}
+    for testset, path in files.items():
+        if testsets and testset not in testsets:
+            continue
+        try:
+            rows = read_answer_file(path)
+        except PairingError as err:
+            raise StudyError(str(err)) from None
+        for row in rows:
+            key = row.id if row.id not in by_id else f"{testset}/{row.id}"
+            by_id[key] = Answer(key, row.instruction, row.input, row.output, row.category or "", testset)
+    if not by_id:
+        raise StudyError(f"'{model}' has no answers on {', '.join(testsets or [])}; its test sets: {', '.join(files)}")
+    return Answers(model, by_id)
+
+
+def workspace_models(workspace: Path) -> dict[str, list[str]]:
+    """model -> its test sets, for every answer folder of the workspace."""
+    return {model: sorted(files) for model, files in answer_sets(Path(workspace)).items()}
 
 
 def pair(model: Answers, baseline: Answers, testsets: list[str] | None = None, sample: int | None = None,

@@ -1,14 +1,14 @@
 """jobs: dataset and subject columns, slot resource, lease (fencing token)
 
 Revision ID: 0002_jobs
-Revises: 0003_security
+Revises: 0005_answers
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_jobs"
-down_revision = "0003_security"
+down_revision = "0005_answers"
 branch_labels = None
 depends_on = None
 
