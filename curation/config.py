@@ -182,6 +182,40 @@ class TrainConfig(Section):
     output_dir: str = ""  # empty means <workspace>/models
 
 
+class GenerateConfig(Section):
+    """Answering test sets (python -m curation generate; the Answers page)."""
+
+    model: str = "smollm2-135m"  # the bundled offline model; or a registry name, HF name/path, adapter folder
+    # "alpaca": the training template (METHODS.md §1), as the papers did; "chat": the model's chat template.
+    prompt_format: str = "alpaca"
+    max_new_tokens: int = 512
+    temperature: float = 0.0  # greedy
+    top_p: float = 1.0
+    seed: int = 42  # sampling is reproducible when temperature > 0
+    # MT-Bench's temperature per category instead of `temperature` (categories not listed keep it).
+    per_category_temperature: bool = False
+    category_temperatures: dict[str, float] = Field(
+        default_factory=lambda: {
+            "writing": 0.7,
+            "roleplay": 0.7,
+            "extraction": 0.0,
+            "math": 0.0,
+            "coding": 0.0,
+            "reasoning": 0.0,
+            "stem": 0.1,
+            "humanities": 0.1,
+        }
+    )
+    batch_size: int = 16  # prompts per forward pass (left-padded, length-sorted)
+    dtype: str = "bfloat16"  # bf16 is ~2x faster than fp32 on these CPUs
+    device: str = "cpu"
+    # Where the bundled GGUF is de-quantised once; empty means <workspace>/cache/models.
+    model_cache_dir: str = ""
+    # With --base-url: "chat" (chat completions) or "completions" (the raw prompt, as vLLM serves a base model).
+    api: str = "chat"
+    concurrency: int = 8
+
+
 class StudioConfig(Section):
     # "local" uses accounts in the store; "oidc" uses st.login when [auth] is configured.
     auth: str = "local"
@@ -212,6 +246,7 @@ class Settings(Section):
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     jobs: JobConfig = Field(default_factory=JobConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
     studio: StudioConfig = Field(default_factory=StudioConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     # Where the values came from, so a worker process can be given the same configuration.

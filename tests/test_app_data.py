@@ -112,3 +112,18 @@ def test_a_dataset_shows_its_size_sources_categories_and_rejections(studio_env, 
     assert dict(zip(sources["source"], sources["examples"])) == {"mix.jsonl": 1, "web": 1} or len(sources) == 2
     rejected = table_with(app, "location")
     assert "invalid JSON" in rejected["reason"][0]
+
+
+def test_an_unsafe_dataset_name_is_refused_in_one_sentence(studio_env, tmp_path):
+    app = upload_file(studio("data", person=("ann", "annotator")), "colours.jsonl", jsonl([GOOD]), "../../x")
+    app.button(key="import_go").click().run()
+    assert not app.exception
+    assert "may hold only letters, digits" in app.error[0].value
+    assert [d.name for d in studio_env.datasets.all()] == ["existing"]
+
+
+def test_a_file_with_nothing_loadable_creates_no_dataset(studio_env):
+    app = upload_file(studio("data", person=("ann", "annotator")), "empty.csv", b"instruction,input,output\n", "empty")
+    app.button(key="import_go").click().run()
+    assert "holds no rows" in app.error[0].value
+    assert [d.name for d in studio_env.datasets.all()] == ["existing"]

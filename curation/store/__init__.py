@@ -1,4 +1,4 @@
-"""The store: every dataset, rating, flag, override and job, in SQLite (default) or PostgreSQL.
+"""The store: every dataset, rating, flag, override, job and answer, in SQLite (default) or PostgreSQL.
 
 Entry point: :class:`Store`, opened from the settings. Each concept has its own repository attribute
 (``store.datasets``, ``store.ratings`` ...), so a caller reads like what it does.
@@ -7,6 +7,7 @@ Entry point: :class:`Store`, opened from the settings. Each concept has its own 
 from __future__ import annotations
 
 from curation.config import Settings
+from curation.store.answers import AnswerRow, Answers, AnswerSet
 from curation.store.calls import CallRow, Calls
 from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, InvalidName, NotFound
 from curation.store.db import Database
@@ -25,6 +26,8 @@ from curation.store.users import Account, Users
 __all__ = [
     "Account",
     "AlreadyExists",
+    "AnswerRow",
+    "AnswerSet",
     "CallRow",
     "DatasetInfo",
     "Decision",
@@ -58,6 +61,7 @@ class Store:
         self.models = Models(self.db)
         self.judgments = Judgments(self.db)
         self.studies = Studies(self.db)
+        self.answers = Answers(self.db)
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
