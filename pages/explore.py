@@ -94,18 +94,37 @@ def table_section(info, version, in_force: dict, summary: explore.TauSummary | N
         table, summary.kept_mask if summary else None, scores.values if scores else None,
         in_force, query, show, None if sort_by.startswith("(") else sort_by, descending, TABLE_ROWS,
     )
-    st.caption(f"{matching:,} examples match; showing {len(rows):,}. Select a row to open it.")
-    event = st.dataframe(rows, hide_index=True, on_select="rerun", selection_mode="single-row", key="explore_table",
+    st.caption(f"{matching:,} examples match; showing {len(rows):,}. Select a row to open it."
+               + (f" The kept column is at τ = {summary.tau:g}." if summary is not None else ""))
+    # The table's selection is a row number: keyed by the rows shown, so a new filter, sort or dataset
+    # starts unselected instead of checking whichever example now sits on the old row.
+    table_key = f"explore_table_{explore.rows_digest(info.id, rows['id'])}"
+    st.session_state["explore_table_key"] = table_key
+    event = st.dataframe(rows, hide_index=True, on_select="rerun", selection_mode="single-row", key=table_key,
                          column_config={"kept": st.column_config.CheckboxColumn("kept")})
     picked = ((event or {}).get("selection") or {}).get("rows") or []
-    if picked and picked[0] < len(rows) and picked != st.session_state.get("explore_last_pick"):
-        st.session_state[OPEN_KEY] = rows.loc[picked[0], "id"]
-    st.session_state["explore_last_pick"] = picked
+    if picked and picked[0] < len(rows) and (table_key, picked) != st.session_state.get("explore_last_pick"):
+        open_example(info.name, rows.loc[picked[0], "id"])
+    st.session_state["explore_last_pick"] = (table_key, picked)
     typed = st.text_input("…or open an example by id", key="explore_open_id")
     if typed.strip() and typed.strip() != st.session_state.get("explore_last_typed"):
-        st.session_state[OPEN_KEY] = typed.strip()
+        open_example(info.name, typed.strip())
     st.session_state["explore_last_typed"] = typed.strip()
-    return st.session_state.get(OPEN_KEY)
+    return opened_example(info.name)
+
+
+def open_example(dataset: str, record_id: str) -> None:
+    """Remember the open example per dataset: switching dataset shows that dataset's, never a stranger's id."""
+    st.session_state[OPEN_KEY] = {**opened_examples(), dataset: record_id}
+
+
+def opened_examples() -> dict[str, str]:
+    value = st.session_state.get(OPEN_KEY)
+    return value if isinstance(value, dict) else {}
+
+
+def opened_example(dataset: str) -> str | None:
+    return opened_examples().get(dataset)
 
 
 def example_view(info, record_id: str, summary: explore.TauSummary | None, scores: explore.Scores | None) -> None:
@@ -172,8 +191,13 @@ def override_box(info, record_id: str) -> None:
     reason_not = studio.may("override", "override the machine's verdict")
     if reason_not:
         st.caption(reason_not)
+    choices = ["keep", "drop", "clear"]
+    in_force = history[-1].decision if history and history[-1].decision in choices[:2] else "keep"
+    entry = history[-1].entry if history else 0
     with st.form(f"override_{record_id}", clear_on_submit=True):
-        decision = st.radio("Decision", ["keep", "drop", "clear"], horizontal=True, key="override_decision",
+        # Keyed by the last entry: after recording, the radio shows the decision now in force.
+        decision = st.radio("Decision", choices, horizontal=True, key=f"override_decision_{record_id}_{entry}",
+                            index=choices.index(in_force),
                             captions=["always keep", "always drop", "back to the machine's verdict"])
         reason = st.text_input("Reason (required for keep or drop)", key="override_reason")
         submitted = st.form_submit_button("Record decision", disabled=reason_not is not None)

@@ -104,12 +104,14 @@ def write_and_offer(run, info, method: str) -> None:
     if reason:
         st.caption(reason)
     if st.button("Write the export", type="primary", key="export_write", disabled=reason is not None):
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        now = datetime.now(UTC)
+        # The selection is cached across reruns; the manifest's time is the export's, not the selection's.
+        manifest = {**run.manifest, "created_at": now.isoformat(timespec="seconds")}
         try:
             with st.spinner("Writing…"):
                 exported = export_to_workspace(settings.workspace, studio.person(), run.records,
-                                               run.selection, f"{info.name}-{method}-{stamp}{EXTENSIONS[fmt]}",
-                                               run.manifest, fmt, include_dropped)
+                                               run.selection, fresh_name(info.name, method, now, EXTENSIONS[fmt]),
+                                               manifest, fmt, include_dropped)
         except (Forbidden, SelectionError) as err:
             st.warning(studio.escaped(str(err)))
             return
@@ -123,6 +125,17 @@ def write_and_offer(run, info, method: str) -> None:
                            file_name=f"{path.stem}.zip", mime="application/zip", key="export_download")
         with st.expander("Manifest"):
             st.json(json.loads(manifest_path.read_text()))
+
+
+def fresh_name(dataset: str, method: str, now: datetime, extension: str) -> str:
+    """``<dataset>-<method>-<time><ext>``, never an earlier export's name (two exports in one second both stay)."""
+    stem = f"{dataset}-{method}-{now.strftime('%Y%m%d-%H%M%S')}"
+    folder = settings.workspace / "exports"
+    name, n = f"{stem}{extension}", 1
+    while (folder / name).exists():
+        n += 1
+        name = f"{stem}-{n}{extension}"
+    return name
 
 
 def zipped(*paths: Path) -> bytes:

@@ -121,7 +121,7 @@ def selection_list(info, aligned: pd.DataFrame, picked: list[int], values, kept)
     st.dataframe(rows.head(SELECTED_ROWS), hide_index=True, key="map_selected")
     target = st.selectbox("Open one in Explore", rows["id"].head(SELECTED_ROWS), key="map_open_pick")
     if st.button("Open in Explore", key="map_open"):
-        st.session_state["explore_open_example"] = target
+        st.session_state["explore_open_example"] = {**(st.session_state.get("explore_open_example") or {}), info.name: target}
         st.switch_page("pages/explore.py")
 
 
