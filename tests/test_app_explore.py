@@ -171,3 +171,31 @@ def test_after_recording_a_drop_the_radio_shows_drop(studio_env):
     assert decision(app).value == "drop"
     app.run()
     assert decision(app).value == "drop"
+
+
+def tau_slider(app):
+    return app.slider(key=next(k for k in app.session_state if str(k).startswith("tau_")
+                               and k in [s.key for s in app.slider]))
+
+
+def test_tau_belongs_to_the_dataset_and_rater_and_every_page_names_it(studio_env):
+    rated_dataset(studio_env, "first", n=40)
+    rated_dataset(studio_env, "second", n=20, seed=3)
+    app = studio("explore")
+    app.selectbox(key="dataset_explore").select("first").run()
+    tau_slider(app).set_value(3.0).run()
+    assert metrics(app)["Kept"] == "10"
+    app.selectbox(key="dataset_explore").select("second").run()
+    assert tau_slider(app).value == pytest.approx(0.95)  # its own median, not first's τ
+    tau_slider(app).set_value(1.5).run()
+    app.selectbox(key="dataset_explore").select("first").run()
+    assert tau_slider(app).value == pytest.approx(3.0) and metrics(app)["Kept"] == "10"
+    assert any("τ in force for first with iqs (test-1): 3" in c.value for c in app.caption)
+    app.switch_page("pages/export.py").run()
+    assert app.number_input(key="export_tau").value == pytest.approx(3.0)
+    assert any("τ in force for first with iqs (test-1): 3" in c.value for c in app.caption)
+    app.selectbox(key="dataset_export").select("second").run()
+    assert app.number_input(key="export_tau").value == pytest.approx(1.5)
+    app.number_input(key="export_tau").set_value(2.0).run()  # changed on Export: Explore follows
+    app.switch_page("pages/explore.py").run()
+    assert tau_slider(app).value == pytest.approx(2.0)
