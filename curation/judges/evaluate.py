@@ -84,7 +84,9 @@ def start_evaluation(store: Store, settings: Any, request: EvaluateRequest, pers
     model, baseline = resolve(store, request)
     request.baseline = baseline.id
     title = f"evaluate #{model.id} {model.name} vs #{baseline.id} {baseline.name} on {', '.join(request.testsets)}"
-    return jobs.start(store, settings, "evaluate", request.as_params(), title, created_by=acting.name)
+    # "action": resuming it needs the same rights as launching it (jobs checks run_job, this and paid).
+    params = {**request.as_params(), "action": "judge"}
+    return jobs.start(store, settings, "evaluate", params, title, by=acting)
 
 
 def run_evaluation(request: EvaluateRequest, settings: Any, store: Store, progress: Any = None, log: Any = None,
