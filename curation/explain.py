@@ -186,16 +186,21 @@ def load_meaning(weights_dir: str | Path) -> dict[str, Any]:
 
 
 def threshold_meaning(weights_dir: str | Path | None, tau: float = 4.5) -> str | None:
-    """What τ on IQS's 0-5 scale lets through on held-out expert pairs, from the model folder's meaning.json."""
+    """What τ on IQS's 0-5 scale lets through on CaR's valid pairs, from the model folder's meaning.json."""
     from curation.raters.iqs import BUNDLED_WEIGHTS_DIR
 
-    meaning = load_meaning(weights_dir or BUNDLED_WEIGHTS_DIR).get("meaning")
-    rows = {round(float(t["tau"]), 2): t for t in (meaning or {}).get("thresholds", [])}
-    row = rows.get(round(float(tau), 2))
-    if row is None:
-        return None
-    return (f"IQS at τ = {tau:g}: {row['expert_share']:.0%} of expert-revised responses score at least {tau:g}, "
-            f"against {row['original_share']:.0%} of the original ones they revised "
+    meaning = load_meaning(weights_dir or BUNDLED_WEIGHTS_DIR).get("meaning") or {}
+    if meaning.get("expert_0_5") and meaning.get("original_0_5"):
+        expert = float(np.mean(np.asarray(meaning["expert_0_5"]) >= tau))
+        original = float(np.mean(np.asarray(meaning["original_0_5"]) >= tau))
+    else:
+        rows = {round(float(t["tau"]), 2): t for t in meaning.get("thresholds", [])}
+        row = rows.get(round(float(tau), 2))
+        if row is None:
+            return None
+        expert, original = row["expert_share"], row["original_share"]
+    return (f"IQS at τ = {tau:g}: {expert:.0%} of expert-revised responses score at least {tau:g}, "
+            f"against {original:.0%} of the original ones they revised "
             f"({meaning['pairs']} CaR valid pairs, never trained on).")
 
 
@@ -326,7 +331,8 @@ def explain_dataset(store: Any, settings: Any, records: Sequence[Record], chunk:
     scorer = scorer_for(settings)
     unique = list({r.id: r for r in records}.values())
     rows = store.ratings.stored(IQS_RATER, scorer.version, [r.id for r in unique])
-    todo = [r for r in unique if r.id in rows and rows[r.id].status == "ok" and mover_of(rows[r.id].raw) is None]
+    todo = [r for r in unique if r.id in rows and rows[r.id].status == "ok" and mover_of(rows[r.id].raw) is None
+            and sentences(r.output)]  # an empty response has no sentence to remove
     todo.sort(key=lambda r: len(r.output))  # variants of similar length share batches
     for start in range(0, len(todo), chunk):
         _store_movers(store, scorer, todo[start : start + chunk], rows)

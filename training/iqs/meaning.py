@@ -39,12 +39,16 @@ def measure(scorer: IQSScorer, pairs: Sequence[Pair], source: str) -> dict[str, 
     from training.iqs.shipped import score_pairs
 
     pos, neg = score_pairs(scorer, pairs)
+    pos_0_5, neg_0_5 = scorer.to_0_5(pos), scorer.to_0_5(neg)
     return {
         "on": source,
         "pairs": len(pairs),
         "scale": "0-5",
         "rater_version": scorer.version,
-        "thresholds": shares_above(scorer.to_0_5(pos), scorer.to_0_5(neg)),
+        "thresholds": shares_above(pos_0_5, neg_0_5),
+        # Every score, sorted, so a page can say what any τ lets through (254 + 254 numbers).
+        "expert_0_5": sorted(round(float(v), 4) for v in pos_0_5),
+        "original_0_5": sorted(round(float(v), 4) for v in neg_0_5),
     }
 
 
