@@ -21,6 +21,7 @@ every example:
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -281,7 +282,8 @@ def standing(record_id: str, ids: np.ndarray, values: np.ndarray, the_map: pd.Da
 
 def _percent(share: float) -> str:
     value = share * 100
-    return f"{max(1, round(value))}%" if value >= 1 else f"{value:.1f}%"
+    # Rounded up, so "top 13%" stays true of the 1st of 8 (12.5%).
+    return f"{math.ceil(value - 1e-9)}%" if value >= 1 else f"{math.ceil(value * 10 - 1e-9) / 10:.1f}%"
 
 
 def _ordinal(n: int) -> str:
@@ -320,6 +322,10 @@ def explain_example(store: Any, settings: Any, record: Record, rater_version: st
     found = mover_of(row.raw)
     if found is not None:
         return found
+    from curation.raters.iqs import version_prefix
+
+    if not rater_version.startswith(version_prefix(settings.iqs.weights or None)):
+        return None  # other weights: decided from the files, without loading torch
     scorer = scorer_for(settings)
     if scorer.version != rater_version:
         return None

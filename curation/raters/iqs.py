@@ -316,7 +316,13 @@ def _pad(ids: list[list[int]], types: list[list[int]], pad_id: int) -> tuple[tor
 
 
 def _version_of(wdir: Path, dtype: str) -> str:
+    return f"{version_prefix(wdir)}{dtype}"
+
+
+def version_prefix(weights_dir: str | Path | None = None) -> str:
+    """The version without its dtype, from the files alone (no torch): whether a rating is these weights'."""
+    wdir = Path(weights_dir) if weights_dir else BUNDLED_WEIGHTS_DIR
     digest = hashlib.sha256()
     for name in (CONFIG_FILE, CALIBRATION_FILE, WEIGHTS_FILE):
         digest.update((wdir / name).read_bytes())
-    return f"iqs-minilm-{digest.hexdigest()[:12]}-{dtype}"
+    return f"iqs-minilm-{digest.hexdigest()[:12]}-"
