@@ -222,8 +222,10 @@ def override_box(info, record_id: str) -> None:
     in_force = history[-1].decision if history and history[-1].decision in choices[:2] else "keep"
     entry = history[-1].entry if history else 0
     with st.form(f"override_{record_id}", clear_on_submit=True):
-        # Keyed by the last entry: after recording, the radio shows the decision now in force.
-        decision = st.radio("Decision", choices, horizontal=True, key=f"override_decision_{record_id}_{entry}",
+        # Keyed by the last entry this session saw: after recording, the radio shows the decision now in force,
+        # but a decision someone else recorded meanwhile does not replace the choice being submitted.
+        shown = st.session_state.get(seen_key, entry)
+        decision = st.radio("Decision", choices, horizontal=True, key=f"override_decision_{record_id}_{shown}",
                             index=choices.index(in_force),
                             captions=["always keep", "always drop", "back to the machine's verdict"])
         reason = st.text_input("Reason (required for keep or drop)", key="override_reason")

@@ -409,7 +409,7 @@ def start_judge_job(store: Store, settings: Settings, request: JudgeRequest, per
     request.paid = is_paid(build_judge(request, settings).endpoint.model, settings.llm.prices)
     if request.paid:
         require(person, "run_paid_job", "launch a paid judge run")
-    return jobs.start(store, settings, "judge", request.as_params(), request.title(), created_by=acting.name)
+    return jobs.start(store, settings, "judge", request.as_params(), request.title(), by=acting)
 
 
 def judge_job(context: Any) -> dict[str, Any]:
