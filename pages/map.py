@@ -17,6 +17,7 @@ from curation.select import SelectionError, save_selection, select_dataset
 from curation.select.manifest import export_to_workspace
 from curation.studio_auth import Forbidden
 from pages import _choices as remembered
+from pages import _explain
 from pages import _studio as studio
 
 COLOUR_BY = ("score", "cluster", "kept or not", "flag")
@@ -138,9 +139,21 @@ def selection_list(info, aligned: pd.DataFrame, picked: list[int], values, kept)
     st.dataframe(rows.head(SELECTED_ROWS), hide_index=True, key="map_selected")
     target = st.selectbox("Open one in Explore", rows["id"].head(SELECTED_ROWS), key="map_open_pick")
     if st.button("Open in Explore", key="map_open"):
-        st.session_state["explore_open_example"] = {**(st.session_state.get("explore_open_example") or {}), info.name: target}
-        st.switch_page("pages/explore.py")
+        open_in_explore(info, target)
+    explanation_panel(info, target)
     act_on_selection(info, rows["id"].tolist())
+
+
+def open_in_explore(info, record_id: str) -> None:
+    st.session_state["explore_open_example"] = {**(st.session_state.get("explore_open_example") or {}), info.name: record_id}
+    st.switch_page("pages/explore.py")
+
+
+def explanation_panel(info, record_id: str) -> None:
+    """IQS's why for the example picked above (pages/_explain.py); its better neighbour opens in Explore."""
+    if record_id:
+        _explain.iqs_panel(info, store.datasets.example(info.id, record_id), lambda better: open_in_explore(info, better),
+                           key="map_explain")
 
 
 def act_on_selection(info, ids: list[str]) -> None:
