@@ -10,7 +10,7 @@ from curation.answers import GenerateError, GenerateRequest, GenerateSummary, ge
 from curation.cli import CommandError
 from curation.cli.common import add_background_arguments, open_store, print_table, progress_bar, start_background_job
 from curation.config import Settings
-from curation.studio_auth import Person
+from curation.studio_auth import cli_person
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -61,11 +61,6 @@ def _register_generate(commands: argparse._SubParsersAction) -> None:
     decoding.add_argument("--api", choices=("chat", "completions"), help="with --base-url: which endpoint")
     add_background_arguments(parser, "its summary")
     parser.set_defaults(run=run_generate)
-
-
-def cli_person(name: str) -> Person:
-    """The CLI acts as a local lead: whoever runs it owns the machine and the workspace."""
-    return Person(name or "cli", "lead", via="cli")
 
 
 def run_generate(args: argparse.Namespace, settings: Settings) -> int:
