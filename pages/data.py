@@ -110,9 +110,17 @@ def import_section() -> None:
     result = validate(path, None if fmt.startswith("detect") else fmt, mapping_text)
     if result is None:
         return
-    st.session_state["import_report"] = {"summary": result.summary(), "rejections": result.rejections, "stem": path.stem}
+    st.session_state["import_report"] = {"summary": result.summary(), "rejections": result.rejections, "stem": path.stem,
+                                         "about": report_about(upload, server_path)}
     if wants_import:
         import_result(result, name.strip() or path.stem, replace)
+
+
+def report_about(upload, server_path: str) -> tuple:
+    """What a validation report is about: the file (upload id or path) and who asked; it shows only while both hold."""
+    someone = studio.person()
+    source = ("upload", upload.file_id) if upload is not None else ("path", server_path.strip())
+    return source, someone.name if someone else None
 
 
 def import_result(result: ReadResult, name: str, replace: bool) -> None:
@@ -127,11 +135,15 @@ def import_result(result: ReadResult, name: str, replace: bool) -> None:
         return
     studio.choose_dataset(info.name)
     st.session_state["import_report"]["imported"] = f"Imported '{info.name}': {info.n_examples:,} examples, {info.n_rejected:,} rejected rows."
+    st.rerun()  # the datasets table above was drawn before the import: draw it again with the new dataset
 
 
 def import_report() -> None:
     report = st.session_state.get("import_report")
     if not report:
+        return
+    if report.get("about") != report_about(st.session_state.get("import_upload"), st.session_state.get("import_path", "")):
+        st.session_state.pop("import_report")  # another file, or another person (or signed out): not their report
         return
     with st.container(border=True):
         st.markdown("**Validation report**")

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from curation import studies
-from curation.studies.inputs import workspace_models
+from curation.studies.inputs import answers_in_store, store_models, workspace_models
 from pages import _studio as studio
 
 studio.page("Studies")
@@ -33,21 +33,23 @@ def uploaded_answers(label: str, key: str) -> studies.Answers | None:
             return None
 
 
-def workspace_answers() -> tuple[studies.Answers | None, studies.Answers | None]:
-    """Two models' answers from the workspace's answer files, on the test sets both answered."""
-    models = workspace_models(settings.workspace)
+def chosen_pair(source: str) -> tuple[studies.Answers | None, studies.Answers | None]:
+    """Two models' answers from the Answers store or the workspace's files, on test sets both answered."""
+    models = store_models(store) if source == "store" else workspace_models(settings.workspace)
     left, right = st.columns(2)
-    model = left.selectbox("Model under study", list(models), key="study_ws_model")
+    model = left.selectbox("Model under study", list(models), key=f"study_{source}_model")
     others = [m for m in models if m != model]
-    baseline = right.selectbox("Compared with", others, key="study_ws_baseline")
+    baseline = right.selectbox("Compared with", others, key=f"study_{source}_baseline")
     if baseline is None:
         st.info("Only one model has answers in the workspace; generate or upload a second one.")
         return None, None
     shared = sorted(set(models[model]) & set(models[baseline]))
-    chosen = st.multiselect("Test sets both answered", shared, default=shared, key="study_ws_testsets")
+    chosen = st.multiselect("Test sets both answered", shared, default=shared, key=f"study_{source}_testsets")
     if not chosen:
         return None, None
     try:
+        if source == "store":
+            return answers_in_store(store, model, chosen), answers_in_store(store, baseline, chosen)
         return (studies.answers_in_workspace(settings.workspace, model, chosen),
                 studies.answers_in_workspace(settings.workspace, baseline, chosen))
     except studies.StudyError as err:
@@ -66,11 +68,12 @@ def uploaded_pair() -> tuple[studies.Answers | None, studies.Answers | None]:
 
 
 def new_study_form() -> None:
-    sources = {"workspace": "Answer files in the workspace", "upload": "Upload two answer files"}
-    has_models = len(workspace_models(settings.workspace)) > 0
-    source = st.radio("Answers from", list(sources), format_func=sources.get, horizontal=True,
-                      key="study_source") if has_models else "upload"
-    model, baseline = workspace_answers() if source == "workspace" else uploaded_pair()
+    sources = {"store": "Answers (generated or imported)", "workspace": "Answer files in the workspace",
+               "upload": "Upload two answer files"}
+    available = [s for s in sources if s == "upload" or (store_models(store) if s == "store"
+                                                          else workspace_models(settings.workspace))]
+    source = st.radio("Answers from", available, format_func=sources.get, horizontal=True, key="study_source")
+    model, baseline = uploaded_pair() if source == "upload" else chosen_pair(source)
     if model is None or baseline is None:
         st.caption("W/T/L are counted from the studied model's side; voters never see the model names.")
         return

@@ -112,3 +112,59 @@ def test_a_dataset_shows_its_size_sources_categories_and_rejections(studio_env, 
     assert dict(zip(sources["source"], sources["examples"])) == {"mix.jsonl": 1, "web": 1} or len(sources) == 2
     rejected = table_with(app, "location")
     assert "invalid JSON" in rejected["reason"][0]
+
+
+def test_each_import_shows_in_the_datasets_table_at_once(studio_env):
+    app = studio("data", person=("ann", "annotator"))
+    for name, colour in (("first", "Blue."), ("second", "Red.")):
+        upload_file(app, f"{name}.jsonl", jsonl([{**GOOD, "output": colour}]), name)
+        app.button(key="import_go").click().run()
+        assert name in list(table_with(app, "dataset")["dataset"])
+    assert sorted(table_with(app, "dataset")["dataset"]) == ["existing", "first", "second"]
+
+
+def test_a_sharegpt_import_is_recorded_and_shown_as_sharegpt(studio_env):
+    rows = [{"conversations": [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "Hello."}]},
+            {"conversations": [{"from": "human", "value": "Name a fruit."}, {"from": "gpt", "value": "A pear."}]}]
+    app = upload_file(studio("data", person=("ann", "annotator")), "chat.json",
+                      json.dumps(rows).encode(), "chat")
+    app.button(key="import_go").click().run()
+    assert studio_env.datasets.get("chat").format == "sharegpt"
+    table = table_with(app, "dataset")
+    assert table.loc[table["dataset"] == "chat", "format"].iloc[0] == "sharegpt"
+
+
+def report_texts(app) -> list[str]:
+    return [t.value for t in app.text if "loadable" in t.value]
+
+
+def test_the_validation_report_goes_when_the_file_or_the_person_changes(studio_env):
+    app = upload_file(studio("data", person=("ann", "annotator")), "a.jsonl", jsonl([GOOD, "{bad"]), "a")
+    app.button(key="import_validate").click().run()
+    assert [t.startswith("a.jsonl: 1 loadable") for t in report_texts(app)] == [True]
+    upload_file(app, "b.jsonl", jsonl([GOOD]), "b").run()
+    assert report_texts(app) == []  # the report was about a.jsonl
+    upload_file(app, "a.jsonl", jsonl([GOOD, "{bad"]), "a")
+    app.button(key="import_validate").click().run()
+    assert len(report_texts(app)) == 1
+    app.session_state["studio_person"] = {"name": "lea", "role": "lead", "via": "local"}
+    app.run()
+    assert report_texts(app) == []  # another person does not see ann's report
+    del app.session_state["studio_person"]
+    app.run()
+    assert report_texts(app) == []
+
+
+def test_an_unsafe_dataset_name_is_refused_in_one_sentence(studio_env, tmp_path):
+    app = upload_file(studio("data", person=("ann", "annotator")), "colours.jsonl", jsonl([GOOD]), "../../x")
+    app.button(key="import_go").click().run()
+    assert not app.exception
+    assert "may hold only letters, digits" in app.error[0].value
+    assert [d.name for d in studio_env.datasets.all()] == ["existing"]
+
+
+def test_a_file_with_nothing_loadable_creates_no_dataset(studio_env):
+    app = upload_file(studio("data", person=("ann", "annotator")), "empty.csv", b"instruction,input,output\n", "empty")
+    app.button(key="import_go").click().run()
+    assert "holds no rows" in app.error[0].value
+    assert [d.name for d in studio_env.datasets.all()] == ["existing"]

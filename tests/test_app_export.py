@@ -87,3 +87,21 @@ def test_car_needs_the_map_first(studio_env):
     app.radio(key="export_method").set_value("car").run()
     assert "CaR needs the clusters" in app.info[0].value
     assert not app.get("download_button")
+
+
+def test_a_second_export_shows_its_own_manifest_and_time(studio_env, settings):
+    rated_dataset(studio_env, n=12)
+    app = studio("export", person=("ann", "annotator"))
+    app.button(key="export_write").click().run()
+    first = json.loads(app.json[0].value)
+    app.selectbox(key="export_format").select("csv").run()
+    import time
+
+    time.sleep(1.1)  # created_at has seconds: the second export is at least a second later
+    app.button(key="export_write").click().run()
+    second = json.loads(app.json[0].value)
+    assert first["export"]["format"] == "jsonl" and second["export"]["format"] == "csv"
+    assert second["created_at"] > first["created_at"]
+    manifests = [p for p in written_files(settings) if p.name.endswith(".manifest.json")]
+    assert len(manifests) == 2
+    assert sorted(json.loads(p.read_text())["created_at"] for p in manifests) == [first["created_at"], second["created_at"]]

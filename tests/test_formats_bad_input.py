@@ -150,3 +150,11 @@ def test_every_jsonl_line_is_loaded_or_rejected_with_its_line(tmp_path_factory: 
     assert len(result.records) + len(result.rejections) == len(lines)
     numbers = sorted(int(r.location.rsplit(":", 1)[1]) for r in result.rejections)
     assert len(set(numbers)) == len(numbers) and all(1 <= n <= len(lines) for n in numbers)
+
+
+@pytest.mark.parametrize("name", ["u16.jsonl", "u16.csv", "u16.json"])
+def test_utf16_files_are_refused_in_one_sentence_that_says_what_to_do(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text("instruction,output\nQ,A\n" if name.endswith(".csv") else json.dumps([GOOD[0]]), encoding="utf-16")
+    with pytest.raises(UnreadableFile, match=f"{name} is UTF-16 text; re-save it as UTF-8"):
+        read_file(path)

@@ -161,3 +161,26 @@ def test_the_cli_takes_workspace_models_on_chosen_test_sets(tmp_path, capsys):
     assert "2 items × 3 votes, curated (studied) vs full" in capsys.readouterr().out
     assert cli(["--workspace", str(workspace), "study", "create", "none", "--model", "nobody", "--baseline", "full"]) == 1
     assert "no answers of 'nobody'" in capsys.readouterr().err
+
+
+def test_a_study_from_the_answers_store_takes_the_test_set_questions(store):
+    from curation.answers.items import answer_items
+    from curation.store.answers import AnswerRow
+
+    items = answer_items(store, ["vicuna80"])[:5]
+    for model in ("curated", "full"):
+        store.answers.save([AnswerRow(model, "vicuna80", item.item_id, "d1", f"{model} on {item.item_id}", "stop")
+                            for item in items])
+    store.answers.save([AnswerRow("full", "vicuna80", items[0].item_id, "d2", "other decoding", "stop")])
+    assert studies.inputs.store_models(store) == {"curated": ["vicuna80"], "full": ["vicuna80"]}
+    model = studies.answers_in_store(store, "curated", ["vicuna80"])
+    baseline = studies.answers_in_store(store, "full")
+    info, pairing = studies.create_study(store, LEAD, "from-store", model, baseline)
+    assert info.n_items == 5 and not pairing.only_model
+    frame = store.studies.items_frame(info.id, with_text=True).set_index("item_key")
+    first = frame.loc[items[0].item_id]
+    assert (first["instruction"], first["input"]) == (items[0].instruction, items[0].input)
+    assert first["baseline_answer"] == f"full on {items[0].item_id}"  # the decoding with the most answers
+    assert first["category"] == (items[0].category or "") and first["testset"] == "vicuna80"
+    with pytest.raises(studies.StudyError, match="no answers of 'nobody'"):
+        studies.answers_in_store(store, "nobody")

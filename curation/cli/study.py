@@ -11,7 +11,7 @@ from curation.cli import CommandError
 from curation.cli.common import open_store, print_table
 from curation.config import Settings
 from curation.studies.export import FORMATS
-from curation.studies.inputs import answers_in_workspace
+from curation.studies.inputs import answers_in_store, answers_in_workspace, store_models
 from curation.studio_auth import Person
 
 
@@ -22,10 +22,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     create = actions.add_parser("create", help="a study from two models' answers: JSONL files (id, instruction, input, "
                                 "output, category) or models with answer files in the workspace (answers/<model>/)")
     create.add_argument("name")
-    create.add_argument("--model", required=True, help="answers of the model under study (W/T/L are its): a file or a "
-                        "workspace model")
+    create.add_argument("--model", required=True, help="answers of the model under study (W/T/L are its): a file, a "
+                        "model in the Answers store, or a model with answer files in the workspace")
     create.add_argument("--model-name", help="its name (default: the file name)")
     create.add_argument("--baseline", required=True, help="answers of the model it is compared with: a file or a model")
+    # --testset chooses the test sets of store or workspace models, and filters a file's `testset` field
     create.add_argument("--baseline-name", help="its name (default: the file name)")
     create.add_argument("--testset", action="append", default=[], help="only items of this test set (repeatable)")
     create.add_argument("--sample", type=int, help="a seeded sample of this many items")
@@ -79,10 +80,15 @@ def run_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _answers(source: str, name: str | None, testsets: list[str], settings: Settings) -> studies.Answers:
-    """A file if there is one at ``source``, else the workspace model of that name."""
+    """A file if there is one at ``source``, else the model of that name in the Answers store, else the
+    workspace's answer files of that model."""
     if Path(source).is_file():
         return studies.read_answers(Path(source), name)
-    answers = answers_in_workspace(settings.workspace, source, testsets or None)
+    store = open_store(settings)
+    if source in store_models(store):
+        answers = answers_in_store(store, source, testsets or None)
+    else:
+        answers = answers_in_workspace(settings.workspace, source, testsets or None)
     return studies.Answers(name or answers.model, answers.by_id)
 
 

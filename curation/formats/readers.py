@@ -64,6 +64,8 @@ def read_raw_rows(path: Path, fmt: str | None = None) -> RawRows:
 def _refuse_binary(path: Path) -> None:
     with open(path, "rb") as handle:
         head = handle.read(8192)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UnreadableFile(f"{path.name} is UTF-16 text; re-save it as UTF-8")
     if b"\x00" in head:
         raise UnreadableFile(
             f"{path.name} is a binary file (it contains NUL bytes), not text; expected {SUPPORTED}"

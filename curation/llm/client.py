@@ -43,8 +43,8 @@ from curation.llm.retry import (
     short,
     unreachable,
 )
-from curation.raters.writer import BatchWriter
 from curation.store import CallRow, Store
+from curation.store.writer import BatchWriter
 
 __all__ = [
     "FATAL_STATUS",

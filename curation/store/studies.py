@@ -414,6 +414,16 @@ def _pick_fresh(conn: Connection, study: StudyInfo, voter: str) -> Any:
     return conn.execute(query).first()
 
 
+def _take_fresh(conn: Connection, study: StudyInfo, voter: str) -> Any:
+    """Bump ``taken`` of the fresh item :func:`_pick_fresh` would pick, in one statement; its texts, or None."""
+    pick = (select(ITEMS.c.id)
+            .where(ITEMS.c.study_id == study.id, ITEMS.c.taken < study.votes_per_item, not_(_voted_by(voter)))
+            .order_by(ITEMS.c.taken, ITEMS.c.position)
+            .limit(1).with_for_update(skip_locked=True).scalar_subquery())
+    return conn.execute(update(ITEMS).where(ITEMS.c.id == pick, ITEMS.c.taken < study.votes_per_item)
+                        .values(taken=ITEMS.c.taken + 1).returning(*TEXTS)).first()
+
+
 def _item_texts(conn: Connection, item_id: int) -> Any:
     return conn.execute(select(*TEXTS).where(ITEMS.c.id == item_id)).one()
 
@@ -442,16 +452,17 @@ def _allocate(conn: Connection, study: StudyInfo, voter: str, rng: random.Random
     """Reserve a fresh item (or, now and then, a hidden repeat) for a voter who holds none."""
     now = utcnow()
     expires = now + timedelta(seconds=study.lease_s)
-    fresh = _pick_fresh(conn, study, voter)
-    if fresh is None:
-        return None  # nothing left for this voter: no repeats either, they are done
-    repeat = _pick_repeat(conn, study, voter, rng) if rng.random() < study.repeat_share else None
-    if repeat is None:
-        conn.execute(update(ITEMS).where(ITEMS.c.id == fresh.id).values(taken=ITEMS.c.taken + 1))
-    reservation = _Reservation(study.id, voter, fresh.id if repeat is None else repeat, rng.choice("AB"),
-                               repeat is not None, now, expires)
+    repeat = None
+    if rng.random() < study.repeat_share:
+        if _pick_fresh(conn, study, voter) is None:
+            return None  # nothing left for this voter: no repeats either, they are done
+        repeat = _pick_repeat(conn, study, voter, rng)
+    texts = _item_texts(conn, repeat) if repeat is not None else _take_fresh(conn, study, voter)
+    if texts is None:
+        return None
+    reservation = _Reservation(study.id, voter, texts.id, rng.choice("AB"), repeat is not None, now, expires)
     conn.execute(insert(RESERVATIONS).values(**reservation.__dict__))
-    return _assignment(reservation, fresh if repeat is None else _item_texts(conn, repeat), expires)
+    return _assignment(reservation, texts, expires)
 
 
 def _record(conn: Connection, study: StudyInfo, voter: str, shown: Assignment, choice: str, comment: str) -> VoteReceipt:
