@@ -76,7 +76,7 @@ def test_cancel_saves_a_checkpoint_and_resume_continues_at_the_saved_step(
     wait_for(lambda: len(loss_steps(out)) >= 3 or not running(), "three logged steps")
     assert running(), (out / "train.log").read_text()[-2000:]
     wait_for(lambda: jobs.get(sqlite_store, settings, job_id).done >= 1, "progress in the job row")
-    jobs.cancel(sqlite_store, settings, job_id)
+    jobs.cancel(sqlite_store, settings, job_id, by=LEAD)
     info = jobs.wait(sqlite_store, settings, job_id, timeout_s=240)
     assert info.status == "cancelled", (info.status, info.error, (out / "train.log").read_text()[-2000:])
     stopped = loss_steps(out)[-1]
@@ -85,7 +85,7 @@ def test_cancel_saves_a_checkpoint_and_resume_continues_at_the_saved_step(
     [model] = sqlite_store.models.all()
     assert (model.status, model.steps, model.job_id) == ("cancelled", stopped, job_id)
 
-    jobs.resume(sqlite_store, settings, job_id)
+    jobs.resume(sqlite_store, settings, job_id, by=LEAD)
     info = jobs.wait(sqlite_store, settings, job_id, timeout_s=400)
     assert info.status == "done", (info.error, (out / "train.log").read_text()[-2000:])
     assert read_json(out / "run.json")["resumed_from_step"] == stopped

@@ -92,12 +92,9 @@ def start_training(store: Any, settings: Any, person: Any, request: TrainRequest
         require(person, "read_server_path", f"train on the server file {request.file}")
     request = plan(store, request)
     params = {"request": asdict(request), "created_by": person.name}
-    job_id = jobs.submit(store, KIND, params, title=f"train {request.describe()}", created_by=person.name)
+    job_id = jobs.submit(store, settings, KIND, params, title=f"train {request.describe()}", by=person)
     out = output_dir(settings, job_id)
-    with store.db.session() as session:  # the folder is known only once the job has its id
-        from curation.store.schema import Job
-
-        session.get(Job, job_id).params = {**params, "out_dir": str(out)}
+    store.jobs.set_params(job_id, {**params, "out_dir": str(out)})  # the folder is known only once it has its id
     if launch:
         jobs.launch(store, settings, job_id)
     return job_id
