@@ -58,13 +58,25 @@ def timed_run(base_url: str, input_path: Path, n_label: str, concurrency: int, w
     store = Store.open(settings)
     request = RateRequest(
         rater="llm",
-        input=str(input_path), out=str(workspace / f"out-{n_label}.jsonl"), base_url=base_url, concurrency=concurrency
+        input=str(input_path),
+        out=str(workspace / f"out-{n_label}.jsonl"),
+        base_url=base_url,
+        concurrency=concurrency,
     )
     started = time.perf_counter()
     summary = rate(request, settings, store)
     elapsed = time.perf_counter() - started
     store.close()
     return elapsed, summary
+
+
+def cpu_model() -> str:
+    """``lscpu``'s model name (where the numbers were measured)."""
+    try:
+        listing = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return "unknown"
+    return next((line.split(":", 1)[1].strip() for line in listing.splitlines() if line.startswith("Model name")), "?")
 
 
 def main() -> None:
@@ -105,7 +117,8 @@ def main() -> None:
 
     baseline = rows[0][2]
     print(
-        f"\n{args.n} ratings, endpoint adds {args.delay * 1000:.0f} ms per call; load average {os.getloadavg()[0]:.2f}\n"
+        f"\n{args.n} ratings, endpoint adds {args.delay * 1000:.0f} ms per call; load average {os.getloadavg()[0]:.2f}; "
+        f"CPU {cpu_model()} x {os.cpu_count()}\n"
     )
     print("| run | calls made | ok | seconds | ratings/s | speed-up vs sequential | note |")
     print("|---|---:|---:|---:|---:|---:|---|")

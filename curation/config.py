@@ -76,26 +76,32 @@ class IQSConfig(Section):
     device: str = "cpu"
 
 
-class LLMConfig(Section):
-    """The OpenAI-compatible endpoint; :meth:`curation.llm.EndpointOptions.from_config` reads these fields."""
+class EndpointConfig(Section):
+    """An OpenAI-compatible endpoint and how it is called; :meth:`curation.llm.EndpointOptions.from_config`
+    reads these fields. Each section that calls an endpoint ([llm], [judge]) is one of these."""
 
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str = "gpt-4"
     # Name of the environment variable (or secrets.toml key) holding the API key.
     api_key_name: str = "OPENAI_API_KEY"
     # Base URLs that may receive that key (a lead's setting). Empty: only base_url above. Any other
-    # endpoint (a model or URL typed into the Rate page, --base-url) is called without the key.
+    # endpoint (a model or URL typed into the Rate or Compare page, --base-url) is called without the key.
     key_base_urls: list[str] = Field(default_factory=list)
     # Azure OpenAI: an api-version (e.g. "2024-10-21") switches to Azure's addressing. base_url is then
     # the resource (https://NAME.openai.azure.com), model the deployment name, the key an api-key header.
     api_version: str = ""
-    dimension: str = "accuracy"
     concurrency: int = 16
     timeout_s: float = 60.0
     max_retries: int = 6
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     max_tokens: int = 256
+
+
+class LLMConfig(EndpointConfig):
+    """The AlpaGasus rater's endpoint."""
+
+    dimension: str = "accuracy"
     # USD per million tokens: model -> [prompt, completion]. A model not listed has an unknown cost and
     # counts as paid (only a lead launches it); list a local model with [0, 0] to make it free.
     prices: dict[str, list[float]] = Field(
@@ -108,22 +114,11 @@ class LLMConfig(Section):
     )
 
 
-class JudgeConfig(Section):
+class JudgeConfig(EndpointConfig):
     """Pairwise judges (METHODS.md §2): the endpoint that judges and how it is called."""
 
     judge: str = "vicuna"  # vicuna | zheng | pandalm
-    base_url: str = "http://127.0.0.1:8000/v1"
-    model: str = "gpt-4"
-    api_key_name: str = "OPENAI_API_KEY"
-    # Base URLs that may receive that key, as for [llm]. Empty: only base_url above; any other endpoint
-    # (typed on the Compare page or given as --base-url) is called without the key.
-    key_base_urls: list[str] = Field(default_factory=list)
-    api_version: str = ""  # set: Azure-style endpoint, as for [llm]
-    concurrency: int = 16
     timeout_s: float = 120.0
-    max_retries: int = 6
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 60.0
     # AlpaGasus judged at temperature 0; FastChat allowed 1,024 review tokens (2,048 for the pairwise prompt).
     temperature: float = 0.0
     max_tokens: int = 1024
@@ -190,10 +185,56 @@ class TrainConfig(Section):
     output_dir: str = ""  # where studio runs write (run-<job id>/); empty means <workspace>/models
 
 
+class GenerateConfig(Section):
+    """Answering test sets (python -m curation generate; the Answers page)."""
+
+    model: str = "smollm2-135m"  # the bundled offline model; or a registry name, HF name/path, adapter folder
+    # "alpaca": the training template (METHODS.md §1), as the papers did; "chat": the model's chat template.
+    prompt_format: str = "alpaca"
+    max_new_tokens: int = 512
+    temperature: float = 0.0  # greedy
+    top_p: float = 1.0
+    seed: int = 42  # sampling is reproducible when temperature > 0
+    # MT-Bench's temperature per category instead of `temperature` (categories not listed keep it).
+    per_category_temperature: bool = False
+    category_temperatures: dict[str, float] = Field(
+        default_factory=lambda: {
+            "writing": 0.7,
+            "roleplay": 0.7,
+            "extraction": 0.0,
+            "math": 0.0,
+            "coding": 0.0,
+            "reasoning": 0.0,
+            "stem": 0.1,
+            "humanities": 0.1,
+        }
+    )
+    batch_size: int = 16  # prompts per forward pass (left-padded, length-sorted)
+    dtype: str = "bfloat16"  # bf16 is ~2x faster than fp32 on these CPUs
+    device: str = "cpu"
+    # Where the bundled GGUF is de-quantised once; empty means <workspace>/cache/models.
+    model_cache_dir: str = ""
+    # With --base-url: "chat" (chat completions) or "completions" (the raw prompt, as vLLM serves a base model).
+    api: str = "chat"
+    concurrency: int = 8
+
+
 class StudioConfig(Section):
     # "local" uses accounts in the store; "oidc" uses st.login when [auth] is configured.
     auth: str = "local"
     refresh_s: float = 2.0
+
+
+class AuthConfig(Section):
+    # The role of an OIDC identity without a store account of its name. "voter" (only votes in human
+    # studies) is the least privilege: a stranger who can sign in at the provider cannot import, override,
+    # export or start jobs until a lead gives them a role (`users add NAME --role annotator`).
+    oidc_default_role: str = "voter"
+    # After this many consecutive failed sign-ins for one name, each next attempt waits backoff_s,
+    # doubling per further failure up to backoff_max_s (kept in the store: holds across processes).
+    max_failures: int = 5
+    backoff_s: float = 30.0
+    backoff_max_s: float = 900.0
 
 
 class Settings(Section):
@@ -208,7 +249,9 @@ class Settings(Section):
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     jobs: JobConfig = Field(default_factory=JobConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
     studio: StudioConfig = Field(default_factory=StudioConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     # Where the values came from, so a worker process can be given the same configuration.
     config_file: str = ""
     overrides: list[str] = Field(default_factory=list)

@@ -6,15 +6,13 @@ studio can call it on every first start and a half-built demo completes on the n
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from curation.config import BUNDLED_DATA_DIR, Settings
 from curation.formats import read_file
+from curation.progress import ProgressFn, silent
 from curation.store import Store
 from curation.testsets import BUILTIN, BUILTIN_DIR, read_testset
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -31,15 +29,15 @@ DEMO_POOLS = (
 )
 
 
-def build_demo(store: Store, settings: Settings, progress: Progress | None = None) -> list[str]:
+def build_demo(store: Store, settings: Settings, progress: ProgressFn | None = None) -> list[str]:
     """Import whatever of the demo is missing; returns the names added."""
-    progress = progress or (lambda _message, _done, _total: None)
+    progress = progress or silent
     existing = {d.name for d in store.datasets.all()}
     existing_testsets = {t.name for t in store.testsets.all()}
     steps = len(DEMO_POOLS) + len(BUILTIN)
     added: list[str] = []
     for step, pool in enumerate(DEMO_POOLS):
-        progress(f"dataset {pool.name}", step, steps)
+        progress(step, steps, f"dataset {pool.name}")
         if pool.name in existing:
             continue
         path = BUNDLED_DATA_DIR / "pools" / pool.file
@@ -50,13 +48,13 @@ def build_demo(store: Store, settings: Settings, progress: Progress | None = Non
         )
         added.append(pool.name)
     for step, spec in enumerate(BUILTIN, start=len(DEMO_POOLS)):
-        progress(f"test set {spec.name}", step, steps)
+        progress(step, steps, f"test set {spec.name}")
         if spec.name in existing_testsets:
             continue
         items = read_testset(BUILTIN_DIR / spec.path, spec.category_field)
         store.testsets.create(spec.name, items, source_path=f"bundled:{spec.path}", category_field=spec.category_field)
         added.append(spec.name)
-    progress("demo ready", steps, steps)
+    progress(steps, steps, "demo ready")
     return added
 
 

@@ -393,3 +393,11 @@ def categorical_colours(labels: np.ndarray, palette: Mapping[str, str] | None = 
     colours = np.asarray(chosen, dtype=object)[codes]
     legend = dict(zip(uniques[:12], chosen[:12])) if len(uniques) <= 12 else {}
     return colours, legend
+
+
+def rows_digest(dataset_id: int, ids: Any) -> str:
+    """A short digest of which examples a table shows, in order (keys a table's row selection to its rows)."""
+    import hashlib
+
+    joined = f"{dataset_id}:" + "\n".join(map(str, ids))
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:12]

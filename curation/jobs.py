@@ -39,6 +39,7 @@ HANDLERS: dict[str, str] = {
     "flags": "curation.flags:flag_job",
     "train": "training.sft.job:train_job",
     "judge": "curation.judges.run:judge_job",
+    "generate": "curation.answers.run:generate_job",
 }
 FINISHED = ("done", "failed", "cancelled")
 

@@ -94,6 +94,11 @@ def _item(path: Path, index: int, row: dict[str, Any], category_field: str | Non
         question = prompt_text(question, str(row["instances"][0].get("input", "")))
     elif isinstance(row.get("input"), str):
         question = prompt_text(question, row["input"])
+    if question != turns[0]:
+        # The question is instruction + input; answer generation renders them apart (Alpaca template).
+        meta_input = question[len(turns[0]) + 2 :]
+    else:
+        meta_input = ""
     turns[0] = question
     item_id = str(row.get("question_id", row.get("id", row.get("idx", index))))
     category = row.get(category_field) if category_field else None
@@ -104,6 +109,8 @@ def _item(path: Path, index: int, row: dict[str, Any], category_field: str | Non
         reference = output if isinstance(output, str) and output else None
     used = {key, "input", "instances", category_field, "question_id", "id", "idx", *REFERENCE_FIELDS}
     meta = {k: v for k, v in row.items() if k not in used}
+    if meta_input:
+        meta["input"] = meta_input
     return TestItem(item_id, question, None if category is None else str(category), turns, reference, meta)
 
 

@@ -22,6 +22,7 @@ from curation.select import DEFAULT_SCALE
 from curation.store import DatasetInfo, Store
 from curation.studio_auth import (
     AuthError,
+    Forbidden,
     Person,
     create_account,
     create_first_lead,
@@ -78,7 +79,7 @@ def ensure_demo() -> None:
     with _demo_lock():
         if not current.datasets.all() and not current.testsets.all():
             bar = st.progress(0.0, text="First start: building the demo workspace…")
-            build_demo(current, settings(), progress=lambda message, done, total: bar.progress(
+            build_demo(current, settings(), progress=lambda done, total, message: bar.progress(
                 min(done / max(total, 1), 1.0), text=f"First start: building the demo workspace — {message}"))
             bar.empty()
             st.toast("The demo workspace is ready: three datasets and eight test sets.")
@@ -128,13 +129,26 @@ def person() -> Person | None:
     if oidc_configured():
         if not getattr(st.user, "is_logged_in", False):
             return None
-        return oidc_person(store(), st.user.to_dict())
+        try:
+            return oidc_person(store(), st.user.to_dict(), settings().auth)
+        except AuthError as err:
+            st.error(str(err))
+            return None
     data = st.session_state.get(PERSON_KEY)
     return Person(**data) if data else None
 
 
 def _remember(someone: Person) -> None:
     st.session_state[PERSON_KEY] = {"name": someone.name, "role": someone.role, "via": someone.via}
+
+
+_MARKDOWN_SPECIALS = str.maketrans({c: "\\" + c for c in "\\`*_[]()<>#!|~$"})
+
+
+def escaped(text: str) -> str:
+    """``text`` safe inside st.error/st.info/st.caption (markdown): every markdown character escaped, so a
+    user string (a file or dataset name in a message) shows as typed and never becomes a link or image."""
+    return str(text).translate(_MARKDOWN_SPECIALS)
 
 
 def may(action: str, doing: str) -> str | None:
@@ -150,7 +164,7 @@ def account_sidebar() -> None:
             return
         someone = person()
         if someone is not None:
-            st.write(f"Signed in as **{someone.name}** ({someone.role}).")
+            st.text(f"Signed in as {someone.name} ({someone.role}).")
             if st.button("Sign out", key="sign_out"):
                 st.session_state.pop(PERSON_KEY, None)
                 st.rerun()
@@ -168,18 +182,22 @@ def _oidc_box() -> None:
         st.caption("Viewing needs no account; sign in to import, override or launch jobs.")
         st.button("Sign in", key="oidc_login", on_click=st.login)
     else:
-        st.write(f"Signed in as **{someone.name}** ({someone.role}).")
+        st.text(f"Signed in as {someone.name} ({someone.role}).")
         st.button("Sign out", key="oidc_logout", on_click=st.logout)
 
 
 def _first_lead_form() -> None:
-    st.info("No accounts yet. Create the first lead account to import data, override and launch jobs.")
+    # Not whoever comes first: the holder of the token `./run studio` printed on the studio's machine.
+    st.info("No accounts yet. Create the first lead with the one-time token `./run studio` printed (or run "
+            "`python -m curation users add NAME --role lead` on the studio's machine).")
     with st.form("first_lead"):
         name = st.text_input("Name", key="first_lead_name")
-        password = st.text_input("Password", type="password", key="first_lead_password")
+        password = st.text_input("Password", type="password", key="first_lead_password",
+                                 help="8 characters or more")
+        token = st.text_input("One-time setup token", type="password", key="first_lead_token")
         if st.form_submit_button("Create lead account"):
             try:
-                _remember(create_first_lead(store(), name, password))
+                _remember(create_first_lead(store(), name, password, token))
             except (AuthError, ValueError) as err:
                 st.error(str(err))
             else:
@@ -193,7 +211,7 @@ def _sign_in_form() -> None:
         password = st.text_input("Password", type="password", key="sign_in_password")
         if st.form_submit_button("Sign in"):
             try:
-                _remember(sign_in(store(), name, password))
+                _remember(sign_in(store(), name, password, settings().auth))
             except AuthError as err:
                 st.error(str(err))
             else:
@@ -204,14 +222,14 @@ def _add_account_form(lead: Person) -> None:
     with st.expander("Add an account"), st.form("add_account", clear_on_submit=True):
         name = st.text_input("Name", key="new_account_name")
         password = st.text_input("Password", type="password", key="new_account_password")
-        role = st.selectbox("Role", ["annotator", "lead"], key="new_account_role")
+        role = st.selectbox("Role", ["annotator", "voter", "lead"], key="new_account_role")
         if st.form_submit_button("Create account"):
             try:
                 created = create_account(store(), lead, name, password, role)
-            except (AuthError, ValueError) as err:
+            except (AuthError, Forbidden, ValueError) as err:
                 st.error(str(err))
             else:
-                st.success(f"Created {created.role} '{created.name}'.")
+                st.text(f"Created {created.role} '{created.name}'.")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -232,6 +250,7 @@ def navigation_pages() -> list[Any]:
         st.Page("pages/export.py", title="Export", icon=":material/download:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/answers.py", title="Answers", icon=":material/forum:"),
     ]
     if someone is not None and someone.may("vote"):
         pages.append(vote())

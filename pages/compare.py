@@ -11,7 +11,7 @@ import streamlit as st
 
 from curation import jobs
 from curation.judges import JUDGE_KINDS, report
-from curation.judges.answer_files import answer_sets, save_answer_file
+from curation.judges.answer_files import add_bundled_answers, answer_sets, save_answer_file
 from curation.judges.imports import ReviewImportError, import_bundled_reviews
 from curation.judges.pairs import REFERENCE_TESTSETS, PairingError
 from curation.judges.run import JudgeCost, JudgeRequest, JudgeRunError, estimate_cost, start_judge_job
@@ -98,6 +98,9 @@ def cost_box(requests: list[JudgeRequest]) -> JudgeCost | None:
                      hide_index=True, key="compare_costs")
         total = sum(c.cost_usd_max for c in costs)
         st.text(f"{sum(c.calls for c in costs)} calls to make; at most ${total:.4f} in all. Nothing was sent.")
+        if not all(c.price_known for c in costs):
+            st.caption(f"No price for '{costs[0].model}' in llm.prices: its cost is unknown (shown as 0), so the run "
+                       "counts as paid and only a lead can launch it.")
     return JudgeCost("all", requests[0].model or settings.judge.model, 0, 0, 0, 0, sum(c.calls for c in costs), 0, 0,
                      all(c.price_known for c in costs), total, any(c.paid for c in costs))
 
@@ -126,6 +129,14 @@ def add_answers() -> None:
         left, right = st.columns(2)
         model = left.text_input("Model name", key="compare_upload_model")
         testset = right.text_input("Test set", value=Path(upload.name).stem if upload else "", key="compare_upload_set")
+        if st.button("Add the bundled answers of Cherry 5% LLaMA-7B and Alpaca-7B (Vicuna-80, WizardLM-218)",
+                     key="compare_bundled"):
+            try:
+                paths = add_bundled_answers(settings.workspace, studio.person())
+            except Forbidden as err:
+                st.error(str(err))
+            else:
+                st.success(f"Added {len(paths)} answer files.")
         if st.button("Add", key="compare_upload_add", disabled=upload is None):
             try:
                 path = save_answer_file(settings.workspace, studio.person(), model, testset, upload.getvalue())

@@ -8,8 +8,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from curation.formats import READ_FORMATS, ReadResult, Rejection, UnreadableFile, parse_mapping, read_file
-from curation.store import AlreadyExists
+from curation.dataset_io import NothingToLoad, import_dataset, read_source, save_upload
+from curation.formats import READ_FORMATS, ReadResult, Rejection, UnreadableFile, parse_mapping
+from curation.store import AlreadyExists, InvalidName
+from curation.studio_auth import Forbidden
 from pages import _studio as studio
 
 UPLOAD_TYPES = ["json", "jsonl", "csv", "parquet"]
@@ -63,82 +65,91 @@ def show_rejections(rejections: list[Rejection], key: str, file_stem: str) -> No
     )
 
 
-def saved_upload(upload: st.runtime.uploaded_file_manager.UploadedFile) -> Path:
-    # read_file works on paths (format by extension); keep the upload in the workspace for provenance.
-    folder = settings.workspace / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / Path(upload.name).name
-    path.write_bytes(upload.getvalue())
-    return path
-
-
 def validate(path: Path, fmt: str | None, mapping_text: str) -> ReadResult | None:
     try:
         mapping = parse_mapping(mapping_text)
         with st.spinner(f"Reading and validating {path.name}…"):
-            return read_file(path, fmt=fmt, mapping=mapping, max_field_chars=settings.validation.max_field_chars, source=path.name)
+            return read_source(settings, studio.person(), path, fmt, mapping)
+    except Forbidden as err:
+        st.warning(studio.escaped(str(err)))
     except (UnreadableFile, ValueError, OSError) as err:
-        st.error(str(err))
-        return None
+        st.error(studio.escaped(str(err)))
+    return None
 
 
 def import_section() -> None:
     st.subheader("Import a file")
-    reason = studio.may("import", "import a file")
+    reason = studio.may("import", "upload and import a file")
     if reason:
         st.caption(reason)
-    upload = st.file_uploader("Upload a file", type=UPLOAD_TYPES, key="import_upload")
-    server_path = st.text_input("…or a path on the studio's machine (a file or a `datasets` folder)", key="import_path")
+    upload = st.file_uploader("Upload a file", type=UPLOAD_TYPES, key="import_upload", disabled=reason is not None)
+    server_path = ""
+    if studio.may("read_server_path", "read a server path") is None:  # a lead's action; checked again in read_source
+        server_path = st.text_input("…or a path on the studio's machine (a file or a `datasets` folder)", key="import_path")
     columns = st.columns(3)
     default_name = Path(upload.name).stem if upload else (Path(server_path).stem if server_path else "")
-    name = columns[0].text_input("Dataset name", value=default_name, key="import_name")
+    name = columns[0].text_input("Dataset name (letters, digits, '.', '-', '_')", value=default_name, key="import_name")
     fmt = columns[1].selectbox("Format", ["detect from the name", *READ_FORMATS], key="import_format")
     mapping_text = columns[2].text_input("Column mapping (optional)", placeholder="prompt=instruction,completion=output",
                                          key="import_mapping")
     replace = st.checkbox("Replace a dataset of the same name", key="import_replace")
     validate_only, do_import = st.columns(2)
-    wants_check = validate_only.button("Validate only", key="import_validate")
+    wants_check = validate_only.button("Validate only", disabled=reason is not None, key="import_validate")
     wants_import = do_import.button("Validate and import", type="primary", disabled=reason is not None, key="import_go")
     if not (wants_check or wants_import):
         return
     if upload is None and not server_path.strip():
         st.warning("Choose a file to upload or type a path first.")
         return
-    path = saved_upload(upload) if upload is not None else Path(server_path.strip()).expanduser()
+    try:
+        path = (save_upload(settings, studio.person(), upload.name, upload.getvalue()) if upload is not None
+                else Path(server_path.strip()).expanduser())
+    except Forbidden as err:
+        st.warning(studio.escaped(str(err)))
+        return
     result = validate(path, None if fmt.startswith("detect") else fmt, mapping_text)
     if result is None:
         return
-    st.session_state["import_report"] = {"summary": result.summary(), "rejections": result.rejections, "stem": path.stem}
+    st.session_state["import_report"] = {"summary": result.summary(), "rejections": result.rejections, "stem": path.stem,
+                                         "about": report_about(upload, server_path)}
     if wants_import:
-        import_result(result, name.strip() or path.stem, replace, path)
+        import_result(result, name.strip() or path.stem, replace)
 
 
-def import_result(result: ReadResult, name: str, replace: bool, path: Path) -> None:
-    if not result.records:
-        st.error(f"{path.name} has no loadable row; fix the file using the report below and import it again.")
-        return
+def report_about(upload, server_path: str) -> tuple:
+    """What a validation report is about: the file (upload id or path) and who asked; it shows only while both hold."""
+    someone = studio.person()
+    source = ("upload", upload.file_id) if upload is not None else ("path", server_path.strip())
+    return source, someone.name if someone else None
+
+
+def import_result(result: ReadResult, name: str, replace: bool) -> None:
     try:
         with st.spinner(f"Storing {len(result.records):,} examples…"):
-            info = store.datasets.create(
-                name, result.records, result.rejections, source_path=str(path), fmt=result.format,
-                created_by=studio.person().name, replace=replace,  # type: ignore[union-attr]
-            )
-    except AlreadyExists as err:
-        st.error(str(err))
+            info = import_dataset(store, studio.person(), result, name, replace)
+    except Forbidden as err:
+        st.warning(studio.escaped(str(err)))
+        return
+    except (AlreadyExists, InvalidName, NothingToLoad) as err:
+        st.error(studio.escaped(str(err)))
         return
     studio.choose_dataset(info.name)
     st.session_state["import_report"]["imported"] = f"Imported '{info.name}': {info.n_examples:,} examples, {info.n_rejected:,} rejected rows."
+    st.rerun()  # the datasets table above was drawn before the import: draw it again with the new dataset
 
 
 def import_report() -> None:
     report = st.session_state.get("import_report")
     if not report:
         return
+    if report.get("about") != report_about(st.session_state.get("import_upload"), st.session_state.get("import_path", "")):
+        st.session_state.pop("import_report")  # another file, or another person (or signed out): not their report
+        return
     with st.container(border=True):
         st.markdown("**Validation report**")
         if report.get("imported"):
-            st.success(report["imported"])
-        st.write(report["summary"])
+            st.text(report["imported"])
+        st.text(report["summary"])
         show_rejections(report["rejections"], "import_report", report["stem"])
 
 
@@ -159,7 +170,7 @@ def dataset_details() -> None:
     metrics[2].metric("Format", info.format or "—")
     metrics[3].metric("Imported by", info.created_by or "—")
     if info.meta.get("description"):
-        st.caption(info.meta["description"])
+        st.text(info.meta["description"])
     source_counts, category_counts = make_up(store.url, info.id, info.created_at)
     sources, categories = st.columns(2)
     with sources:

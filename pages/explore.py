@@ -5,9 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from curation import explore, select
+from curation import explore, overrides, select
 from curation.raters.run import RateRequest
 from curation.store import NotFound
+from curation.studio_auth import Forbidden
+from pages import _choices as choices
 from pages import _studio as studio
 
 TABLE_ROWS = 500
@@ -18,23 +20,28 @@ store = studio.store()
 
 
 def threshold_section(info, scores: explore.Scores, in_force: dict, label: str, rater: str, version: str) -> explore.TauSummary:
+    """τ for this dataset + rater (as last set in the session, else the median), then the part τ changes."""
     low, high = scores.tau_range()
-    last = st.session_state.get("studio_selection") or {}
-    if (last.get("dataset"), last.get("rater"), last.get("rater_version"), last.get("field")) == (
-            info.name, rater, version, scores.field):
-        default = float(last["tau"])  # back on the page: the τ it was left at
-    else:
-        default = select.default_tau(scores.values)
-    step = max(round((high - low) / 200, 4), 1e-4)
+    remembered = choices.tau_for(info.name, rater, version, scores.field)
+    tau = remembered if remembered is not None else select.default_tau(scores.values)
     key = f"tau_{info.id}_{label}_{scores.field}"
-    if key in st.session_state:
-        start = {}  # the slider keeps its own value; only new ratings moving the range under it need a nudge
-        if not low <= st.session_state[key] <= high:
-            st.session_state[key] = min(max(st.session_state[key], low), high)
-    else:
-        start = {"value": min(max(default, low), high)}
+    # The slider shows the τ of this dataset + rater: back from another page (widget state is forgotten off
+    # the page), dataset or rater; new ratings moving the range under it only nudge it into range.
+    if key not in st.session_state or not low <= st.session_state[key] <= high:
+        st.session_state[key] = min(max(st.session_state.get(key, tau), low), high)
+    step = max(round((high - low) / 200, 4), 1e-4)
+    return tau_fragment(info, scores, in_force, label, rater, version, key, (low, high, step))
+
+
+# Only this part reruns when τ moves: the counts, the histogram and the per-category shares. The examples
+# table and the open example below keep their last render (their "kept" column says at which τ).
+@st.fragment
+def tau_fragment(info, scores: explore.Scores, in_force: dict, label: str, rater: str, version: str, key: str,
+                 bounds: tuple[float, float, float]) -> explore.TauSummary:
+    low, high, step = bounds
     tau = st.slider(f"Threshold τ on {scores.scale_label}: keep examples scoring at least τ", low, high, step=step,
-                    key=key, **start)
+                    key=key)
+    choices.remember_tau(info.name, rater, version, scores.field, tau)
     keep, drop = select.override_masks(scores.ids, in_force)
     summary = explore.summarize_tau(scores, tau, keep, drop)
     metrics = st.columns(4)
@@ -44,6 +51,8 @@ def threshold_section(info, scores: explore.Scores, in_force: dict, label: str, 
     metrics[2].metric("Not rated (dropped)", f"{summary.unrated:,}")
     metrics[3].metric("Overrides changing the verdict", f"{summary.forced_keep + summary.forced_drop:,}",
                       f"{summary.forced_keep} kept, {summary.forced_drop} dropped by hand", **plain)
+    st.caption(f"τ in force for {info.name} with {label}: {tau:g} on {scores.scale_label} (remembered for this dataset "
+               "and rater in this session; Map's verdicts and Export use it).")
     chart, by_category = st.columns([3, 2])
     chart.plotly_chart(explore.histogram_figure(summary, f"{label}: {summary.rated:,} rated examples"), key="tau_histogram")
     with by_category:
@@ -53,7 +62,6 @@ def threshold_section(info, scores: explore.Scores, in_force: dict, label: str, 
             "kept_share": st.column_config.ProgressColumn("kept share", format="percent", min_value=0.0, max_value=1.0)})
     st.session_state["studio_selection"] = {"dataset": info.name, "method": "threshold", "rater": rater,
                                             "rater_version": version, "tau": tau, "field": scores.field}
-    st.session_state["studio_last_method"] = (info.name, "threshold")
     return summary
 
 
@@ -93,29 +101,48 @@ def table_section(info, version, in_force: dict, summary: explore.TauSummary | N
         table, summary.kept_mask if summary else None, scores.values if scores else None,
         in_force, query, show, None if sort_by.startswith("(") else sort_by, descending, TABLE_ROWS,
     )
-    st.caption(f"{matching:,} examples match; showing {len(rows):,}. Select a row to open it.")
-    event = st.dataframe(rows, hide_index=True, on_select="rerun", selection_mode="single-row", key="explore_table",
+    st.caption(f"{matching:,} examples match; showing {len(rows):,}. Select a row to open it."
+               + (f" The kept column is at τ = {summary.tau:g}." if summary is not None else ""))
+    # The table's selection is a row number: keyed by the rows shown, so a new filter, sort or dataset
+    # starts unselected instead of checking whichever example now sits on the old row.
+    table_key = f"explore_table_{explore.rows_digest(info.id, rows['id'])}"
+    st.session_state["explore_table_key"] = table_key
+    event = st.dataframe(rows, hide_index=True, on_select="rerun", selection_mode="single-row", key=table_key,
                          column_config={"kept": st.column_config.CheckboxColumn("kept")})
     picked = ((event or {}).get("selection") or {}).get("rows") or []
-    if picked and picked[0] < len(rows) and picked != st.session_state.get("explore_last_pick"):
-        st.session_state[OPEN_KEY] = rows.loc[picked[0], "id"]
-    st.session_state["explore_last_pick"] = picked
+    if picked and picked[0] < len(rows) and (table_key, picked) != st.session_state.get("explore_last_pick"):
+        open_example(info.name, rows.loc[picked[0], "id"])
+    st.session_state["explore_last_pick"] = (table_key, picked)
     typed = st.text_input("…or open an example by id", key="explore_open_id")
     if typed.strip() and typed.strip() != st.session_state.get("explore_last_typed"):
-        st.session_state[OPEN_KEY] = typed.strip()
+        open_example(info.name, typed.strip())
     st.session_state["explore_last_typed"] = typed.strip()
-    return st.session_state.get(OPEN_KEY)
+    return opened_example(info.name)
+
+
+def open_example(dataset: str, record_id: str) -> None:
+    """Remember the open example per dataset: switching dataset shows that dataset's, never a stranger's id."""
+    st.session_state[OPEN_KEY] = {**opened_examples(), dataset: record_id}
+
+
+def opened_examples() -> dict[str, str]:
+    value = st.session_state.get(OPEN_KEY)
+    return value if isinstance(value, dict) else {}
+
+
+def opened_example(dataset: str) -> str | None:
+    return opened_examples().get(dataset)
 
 
 def example_view(info, record_id: str, summary: explore.TauSummary | None, scores: explore.Scores | None) -> None:
     try:
         record = store.datasets.example(info.id, record_id)
     except NotFound:
-        st.warning(f"No example {record_id} in '{info.name}'; pick one from the table.")
+        st.warning(f"No example {studio.escaped(record_id)} in '{studio.escaped(info.name)}'; pick one from the table.")
         return
     with st.container(border=True):
-        st.subheader(f"Example {record_id}")
-        st.caption(f"category: {record.category or '—'} · source: {record.source or '—'}")
+        st.subheader(f"Example {studio.escaped(record_id)}")
+        st.text(f"category: {record.category or '—'} · source: {record.source or '—'}")
         for title, text in (("Instruction", record.instruction), ("Input", record.input), ("Output", record.output)):
             st.markdown(f"**{title}**")
             st.code(text or "(empty)", language=None, wrap_lines=True)
@@ -147,9 +174,9 @@ def ratings_and_flags(info, record_id: str) -> None:
         st.caption("Not rated yet.")
     st.markdown("**Flags**")
     found = store.flags.for_record(info.id, record_id)
-    if found:
-        for flag in found:
-            st.write(f"- `{flag.name}`: {flag.reason}")
+    if found:  # a table: a reason quotes the example's text and must show as typed, never as markdown
+        st.dataframe(pd.DataFrame([{"flag": f.name, "reason": f.reason} for f in found]), hide_index=True,
+                     key="example_flags")
     else:
         st.caption("No flag raised (or the flag rules have not run on this dataset).")
 
@@ -158,21 +185,26 @@ def override_box(info, record_id: str) -> None:
     st.markdown("**Keep or drop by hand**")
     notice = st.session_state.pop("override_notice", None)
     if notice:
-        st.info(notice)
+        st.info(studio.escaped(notice))
     history = store.overrides.history(info.id, record_id)
     seen_key = f"override_seen_{info.id}_{record_id}"
     last_seen = st.session_state.get(seen_key, 0)
     if history:
         current = history[-1]
-        st.write(f"In force: **{current.decision}** by {current.user} — {current.reason or 'no reason given'}"
-                 if current.decision != "clear" else "In force: the machine's verdict (the last entry cleared the override).")
+        st.text(f"In force: {current.decision} by {current.user} — {current.reason or 'no reason given'}"
+                if current.decision != "clear" else "In force: the machine's verdict (the last entry cleared the override).")
         st.dataframe(pd.DataFrame([{"when": h.at.strftime("%Y-%m-%d %H:%M:%S"), "who": h.user, "decision": h.decision,
                                     "reason": h.reason} for h in history]), hide_index=True, key="override_history")
     reason_not = studio.may("override", "override the machine's verdict")
     if reason_not:
         st.caption(reason_not)
+    choices = ["keep", "drop", "clear"]
+    in_force = history[-1].decision if history and history[-1].decision in choices[:2] else "keep"
+    entry = history[-1].entry if history else 0
     with st.form(f"override_{record_id}", clear_on_submit=True):
-        decision = st.radio("Decision", ["keep", "drop", "clear"], horizontal=True, key="override_decision",
+        # Keyed by the last entry: after recording, the radio shows the decision now in force.
+        decision = st.radio("Decision", choices, horizontal=True, key=f"override_decision_{record_id}_{entry}",
+                            index=choices.index(in_force),
                             captions=["always keep", "always drop", "back to the machine's verdict"])
         reason = st.text_input("Reason (required for keep or drop)", key="override_reason")
         submitted = st.form_submit_button("Record decision", disabled=reason_not is not None)
@@ -185,7 +217,11 @@ def record_override(info, record_id: str, decision: str, reason: str, unseen: li
     if decision != "clear" and not reason:
         st.warning("Say why in the reason field: the decision is kept with it in the audit log.")
         return
-    entry = store.overrides.add(info.id, record_id, decision, user=studio.person().name, reason=reason)  # type: ignore[union-attr]
+    try:
+        entry = overrides.record_override(store, studio.person(), info.id, record_id, decision, reason)
+    except Forbidden as err:
+        st.warning(str(err))
+        return
     notice = f"Recorded: {entry.decision} by {entry.user}."
     others = [h for h in unseen if h.user != entry.user]
     if others:
@@ -194,6 +230,13 @@ def record_override(info, record_id: str, decision: str, reason: str, unseen: li
                    "yours, being later, is in force.")
     st.session_state["override_notice"] = notice
     st.rerun()
+
+
+def last_rater(info, labels: dict) -> int:
+    """The rater last used on this dataset (on Explore or Map) comes first back on the page."""
+    last = choices.last_choice(info.name)
+    wanted = explore.rater_label(last[1], last[2]) if last else None
+    return list(labels).index(wanted) if wanted in labels else 0
 
 
 def main() -> None:
@@ -209,7 +252,7 @@ def main() -> None:
         no_ratings(info)
     else:
         labels = {explore.rater_label(r, v): (r, v, n) for r, v, n in choices}
-        label = st.selectbox("Rater", list(labels), key=f"explore_rater_{info.id}",
+        label = st.selectbox("Rater", list(labels), key=f"explore_rater_{info.id}", index=last_rater(info, labels),
                              format_func=lambda l: f"{l} — {labels[l][2]:,} rated")
         rater, version, _ = labels[label]
         raw = st.toggle("Raw scores (the rater's own scale instead of 0–5)", key="explore_raw_scale",

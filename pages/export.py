@@ -13,7 +13,10 @@ import streamlit as st
 
 from curation import explore
 from curation.formats import EXTENSIONS, WRITE_FORMATS
-from curation.select import SCALE_LABELS, SCALES, SelectionError, balance_of, export_selection, select_dataset
+from curation.select import SCALE_LABELS, SCALES, SelectionError, balance_of, select_dataset
+from curation.select.manifest import export_to_workspace
+from curation.studio_auth import Forbidden
+from pages import _choices as remembered
 from pages import _studio as studio
 
 METHODS = {"threshold": "Threshold τ on a rater's score (Explore)", "car": "CaR: best n1 overall + best n2 per cluster (Map)",
@@ -25,14 +28,10 @@ settings = studio.settings()
 
 
 def method_and_params(info, version) -> tuple[str, dict, tuple[str, str] | None]:
-    """The method and its parameters, prefilled from what Explore and Map last showed for this dataset."""
-    threshold = st.session_state.get("studio_selection") or {}
-    car = st.session_state.get("studio_car") or {}
-    # The selection last shown on Explore (τ) or Map (n1/n2) for this dataset is the one offered.
-    last_dataset, last_method = st.session_state.get("studio_last_method", ("", "threshold"))
-    remembered = last_method if last_dataset == info.name else "threshold"
+    """The method and its parameters: the τ or n1/n2 set for this dataset + rater (on Explore, Map or here)."""
+    last = remembered.last_choice(info.name)  # (method, rater, version) last set on this dataset
     method = st.radio("Selection", list(METHODS), format_func=METHODS.get, key="export_method",
-                      index=list(METHODS).index(remembered))
+                      index=list(METHODS).index(last[0] if last else "threshold"))
     if method == "random":
         left, right = st.columns(2)
         size = left.number_input("Sample size", 0, info.n_examples, min(1000, info.n_examples), key="export_size")
@@ -43,22 +42,49 @@ def method_and_params(info, version) -> tuple[str, dict, tuple[str, str] | None]
                 "sample.")
         return method, {}, None
     labels = {explore.rater_label(r, v): (r, v) for r, v, _ in choices}
-    if method == "threshold" and threshold.get("dataset") == info.name:
-        wanted = explore.rater_label(threshold.get("rater", ""), threshold.get("rater_version", ""))
-    else:
-        wanted = car.get("rater_label") if car.get("dataset") == info.name else None
-    default = list(labels).index(wanted) if wanted in labels else 0
-    label = st.selectbox("Scores from", list(labels), index=default, key="export_rater")
+    wanted = explore.rater_label(last[1], last[2]) if last else None
+    label = st.selectbox("Scores from", list(labels), index=list(labels).index(wanted) if wanted in labels else 0,
+                         key="export_rater")
+    rater = labels[label]
     if method == "threshold":
-        tau = threshold.get("tau", 0.0) if threshold.get("dataset") == info.name else 0.0
-        scale = SCALE_LABELS[SCALES[studio.score_scale()]]
-        tau = st.number_input(f"τ on {scale} (a rater without a 0–5 score uses its own)", value=float(tau),
-                              key="export_tau", format="%.4f")
-        return method, {"tau": float(tau)}, labels[label]
+        return method, {"tau": tau_input(info, rater, label)}, rater
+    return method, car_inputs(info, rater, label), rater
+
+
+def tau_input(info, rater: tuple[str, str], label: str) -> float:
+    """τ for this dataset + rater, as Explore left it (0.0 if never set); a change here is remembered too."""
+    field = SCALES[studio.score_scale()]
+    tau = remembered.tau_for(info.name, *rater, field)
+    context = (info.name, *rater, field)
+    offered = float(tau if tau is not None else 0.0)
+    if st.session_state.get("export_tau_for") != context or "export_tau" not in st.session_state:
+        st.session_state["export_tau"] = offered  # another dataset or rater (or back on the page): its own τ
+        st.session_state["export_tau_for"] = context
+    value = st.number_input(f"τ on {SCALE_LABELS[field]} (a rater without a 0–5 score uses its own)",
+                            key="export_tau", format="%.4f")
+    origin = "set on Explore or here" if tau is not None else "not set on Explore in this session"
+    st.caption(f"τ in force for {info.name} with {label}: {value:g} ({origin}).")
+    if tau is not None or value != offered:  # changed here: Explore and Map follow
+        remembered.remember_tau(info.name, *rater, field, value)
+    return float(value)
+
+
+def car_inputs(info, rater: tuple[str, str], label: str) -> dict[str, int]:
+    """n1/n2 for this dataset + rater, as Map left them; a change here is remembered too."""
+    last = remembered.car_for(info.name, *rater)
+    context = (info.name, *rater)
+    if st.session_state.get("export_car_for") != context or "export_n1" not in st.session_state:
+        st.session_state["export_n1"] = int((last or {}).get("n1", min(1000, info.n_examples)))
+        st.session_state["export_n2"] = int((last or {}).get("n2", 1))
+        st.session_state["export_car_for"] = context
     left, right = st.columns(2)
-    n1 = left.number_input("n1", 0, info.n_examples, int(car.get("n1", min(1000, info.n_examples))), key="export_n1")
-    n2 = right.number_input("n2", 0, info.n_examples, int(car.get("n2", 1)), key="export_n2")
-    return method, {"n1": int(n1), "n2": int(n2)}, labels[label]
+    n1 = left.number_input("n1", 0, info.n_examples, key="export_n1")
+    n2 = right.number_input("n2", 0, info.n_examples, key="export_n2")
+    origin = "set on Map or here" if last is not None else "not set on Map in this session"
+    st.caption(f"n1/n2 in force for {info.name} with {label}: {n1:,} / {n2:,} ({origin}).")
+    if last is not None or (n1, n2) != (min(1000, info.n_examples), 1):
+        remembered.remember_car(info.name, *rater, n1, n2)
+    return {"n1": int(n1), "n2": int(n2)}
 
 
 # Keyed by (url, dataset, created_at, ratings version, overrides marker, map marker) + the choices.
@@ -97,25 +123,43 @@ def write_and_offer(run, info, method: str) -> None:
     left, right = st.columns(2)
     fmt = left.selectbox("Format", WRITE_FORMATS, index=WRITE_FORMATS.index("jsonl"), key="export_format")
     include_dropped = right.checkbox("Include dropped rows (with keep = false and the reason)", key="export_dropped")
-    # Exporting reads and downloads: like viewing, it needs no account (the manifest names who, if signed in).
-    if st.button("Write the export", type="primary", key="export_write"):
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        out = settings.workspace / "exports" / f"{info.name}-{method}-{stamp}{EXTENSIONS[fmt]}"
-        manifest = dict(run.manifest)
-        someone = studio.person()
-        manifest["exported_by"] = someone.name if someone else ""
-        with st.spinner("Writing…"):
-            exported = export_selection(run.records, run.selection, out, manifest, fmt, include_dropped)
+    # Writing an export puts a file in the workspace: it needs an account (checked in export_to_workspace).
+    reason = studio.may("export", "write an export")
+    if reason:
+        st.caption(reason)
+    if st.button("Write the export", type="primary", key="export_write", disabled=reason is not None):
+        now = datetime.now(UTC)
+        # The selection is cached across reruns; the manifest's time is the export's, not the selection's.
+        manifest = {**run.manifest, "created_at": now.isoformat(timespec="seconds")}
+        try:
+            with st.spinner("Writing…"):
+                exported = export_to_workspace(settings.workspace, studio.person(), run.records,
+                                               run.selection, fresh_name(info.name, method, now, EXTENSIONS[fmt]),
+                                               manifest, fmt, include_dropped)
+        except (Forbidden, SelectionError) as err:
+            st.warning(studio.escaped(str(err)))
+            return
         st.session_state["export_written"] = {"path": str(exported.path), "manifest": str(exported.manifest_path),
                                               "rows": exported.rows}
     written = st.session_state.get("export_written")
     if written and Path(written["path"]).exists():
         path, manifest_path = Path(written["path"]), Path(written["manifest"])
-        st.success(f"Wrote {written['rows']:,} rows to {path} and its manifest beside it.")
+        st.success(studio.escaped(f"Wrote {written['rows']:,} rows to {path} and its manifest beside it."))
         st.download_button(f"Download {path.stem}.zip (data + manifest)", zipped(path, manifest_path),
                            file_name=f"{path.stem}.zip", mime="application/zip", key="export_download")
         with st.expander("Manifest"):
             st.json(json.loads(manifest_path.read_text()))
+
+
+def fresh_name(dataset: str, method: str, now: datetime, extension: str) -> str:
+    """``<dataset>-<method>-<time><ext>``, never an earlier export's name (two exports in one second both stay)."""
+    stem = f"{dataset}-{method}-{now.strftime('%Y%m%d-%H%M%S')}"
+    folder = settings.workspace / "exports"
+    name, n = f"{stem}{extension}", 1
+    while (folder / name).exists():
+        n += 1
+        name = f"{stem}-{n}{extension}"
+    return name
 
 
 def zipped(*paths: Path) -> bytes:
@@ -140,7 +184,7 @@ def main() -> None:
     try:
         run = selection_run(key, method, json.dumps(params, sort_keys=True), rater, studio.score_scale(), info)
     except SelectionError as err:
-        st.error(str(err))
+        st.error(studio.escaped(str(err)))
         return
     summary(run, info)
     write_and_offer(run, info, method)

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from curation import explore, select
+from pages import _choices as remembered
 from pages import _studio as studio
 
 COLOUR_BY = ("score", "cluster", "kept or not", "flag")
@@ -27,16 +28,19 @@ def no_map(info) -> None:
     studio.job_panel(("map",), heading="Map jobs", key="map_jobs")
 
 
-def rater_scores(info, version) -> tuple[explore.Scores | None, str]:
+def rater_scores(info, version) -> tuple[explore.Scores | None, str, tuple[str, str] | None]:
     choices = studio.rater_choices(info, version)
     if not choices:
         st.caption("No ratings yet: rate this dataset (Rate page) to colour by score and use CaR.")
-        return None, ""
+        return None, "", None
     labels = {explore.rater_label(r, v): (r, v) for r, v, _ in choices}
-    label = st.selectbox("Scores from", list(labels), key=f"map_rater_{info.id}")
+    last = remembered.last_choice(info.name)
+    wanted = explore.rater_label(last[1], last[2]) if last else None
+    label = st.selectbox("Scores from", list(labels), key=f"map_rater_{info.id}",
+                         index=list(labels).index(wanted) if wanted in labels else 0)
     rater, rater_version = labels[label]
     scores = studio.scores(store.url, info.id, info.created_at, version, rater, rater_version, studio.score_scale())
-    return scores, label
+    return scores, label, (rater, rater_version)
 
 
 def colours(aligned: pd.DataFrame, colour_by: str, values: np.ndarray | None, kept: np.ndarray | None,
@@ -56,36 +60,40 @@ def colours(aligned: pd.DataFrame, colour_by: str, values: np.ndarray | None, ke
     return swatches, "categorical", legend
 
 
-def threshold_verdict(info, scores: explore.Scores | None, in_force: dict) -> tuple[np.ndarray | None, str]:
-    """Explore's τ verdict (with overrides) for this dataset and the sentence naming the τ in force."""
-    if scores is None:
+def threshold_verdict(info, scores: explore.Scores | None, rater: tuple[str, str] | None,
+                      in_force: dict) -> tuple[np.ndarray | None, str]:
+    """The τ verdict (with overrides) for this dataset + rater and the sentence naming the τ in force."""
+    if scores is None or rater is None:
         return None, ""
-    chosen = st.session_state.get("studio_selection") or {}
-    if chosen.get("dataset") == info.name and chosen.get("field") == scores.field:
-        tau, origin = float(chosen["tau"]), "Explore's"
-    else:
-        tau, origin = select.default_tau(scores.values), "the median"
+    tau = remembered.tau_for(info.name, *rater, scores.field)
+    origin = "set on Explore" if tau is not None else "the median; not set on Explore in this session"
+    tau = tau if tau is not None else select.default_tau(scores.values)
     kept = select.kept_at(scores.values, tau, scores.ids, in_force)
     return kept, f"Kept or not: τ = {tau:g} on {scores.scale_label} ({origin}) and the overrides in force."
 
 
-def car_controls(info, key: tuple, aligned: pd.DataFrame, values: np.ndarray | None) -> np.ndarray | None:
-    """n1/n2 sliders; returns the CaR selection over the map's points (None without scores)."""
-    if values is None:
+def car_controls(info, key: tuple, rater: tuple[str, str] | None, aligned: pd.DataFrame,
+                 values: np.ndarray | None) -> np.ndarray | None:
+    """n1/n2 sliders (as last set for this dataset + rater); returns the CaR selection over the map's points."""
+    if values is None or rater is None:
         return None
     ranks = cached_ranks(key, aligned, values)
     largest = int(aligned["cluster"].value_counts().max()) if len(aligned) else 1
-    last = st.session_state.get("studio_car") or {}
-    last = last if last.get("dataset") == info.name else {}  # back on the page: n1/n2 where they were left
+    last = remembered.car_for(info.name, *rater) or {}
+    n1_key, n2_key = f"car_n1_{info.id}_{key[-1]}", f"car_n2_{info.id}_{key[-1]}"
+    # Widget state is forgotten off the page: set the sliders from what this dataset + rater had.
+    if n1_key not in st.session_state:
+        st.session_state[n1_key] = min(last.get("n1", min(1000, len(aligned) // 10)), len(aligned))
+    if n2_key not in st.session_state:
+        st.session_state[n2_key] = min(last.get("n2", 1), largest)
     left, right, size = st.columns([2, 2, 1])
-    n1 = left.slider("n1: best overall", 0, len(aligned), min(last.get("n1", min(1000, len(aligned) // 10)), len(aligned)),
-                     key=f"car_n1_{info.id}")
-    n2 = right.slider("n2: best of each cluster", 0, largest, min(last.get("n2", 1), largest), key=f"car_n2_{info.id}")
+    n1 = left.slider("n1: best overall", 0, len(aligned), key=n1_key)
+    n2 = right.slider("n2: best of each cluster", 0, largest, key=n2_key)
     chosen = ranks.keep(n1, n2)
     size.metric("CaR selection", f"{int(chosen.sum()):,}", f"{chosen.mean():.1%} of the map", delta_color="off",
                 delta_arrow="off")
+    remembered.remember_car(info.name, *rater, n1, n2)
     st.session_state["studio_car"] = {"dataset": info.name, "rater_label": key[-1], "n1": n1, "n2": n2}
-    st.session_state["studio_last_method"] = (info.name, "car")
     return chosen
 
 
@@ -121,7 +129,7 @@ def selection_list(info, aligned: pd.DataFrame, picked: list[int], values, kept)
     st.dataframe(rows.head(SELECTED_ROWS), hide_index=True, key="map_selected")
     target = st.selectbox("Open one in Explore", rows["id"].head(SELECTED_ROWS), key="map_open_pick")
     if st.button("Open in Explore", key="map_open"):
-        st.session_state["explore_open_example"] = target
+        st.session_state["explore_open_example"] = {**(st.session_state.get("explore_open_example") or {}), info.name: target}
         st.switch_page("pages/explore.py")
 
 
@@ -137,13 +145,13 @@ def main() -> None:
     key = (store.url, info.id, str(info.created_at), marker)
     aligned = cached_alignment(key, studio.examples(store.url, info.id, info.created_at), the_map)
     version = studio.ratings_version()
-    scores, label = rater_scores(info, version)
+    scores, label, rater = rater_scores(info, version)
     values = scores.values if scores is not None else None
     in_force = store.overrides.in_force(info.id)
-    car = car_controls(info, key + (version, studio.score_scale(), label), aligned, values)
+    car = car_controls(info, key + (version, studio.score_scale(), label), rater, aligned, values)
     colour_by = st.radio("Colour by", COLOUR_BY, horizontal=True, key="map_colour",
                          index=0 if values is not None else 1)
-    kept, tau_text = threshold_verdict(info, scores, in_force)
+    kept, tau_text = threshold_verdict(info, scores, rater, in_force)
     flag_names = explore.flag_summary(studio.flags(store.url, info.id, studio.flags_version(info.id)))
     colour, kind, legend = colours(aligned, colour_by, values, kept, flag_names)
     highlight = car if car is not None and st.toggle("Outline the CaR selection", value=True, key="map_highlight") else None

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from curation import studies
+from curation.studies.inputs import answers_in_store, store_models, workspace_models
 from pages import _studio as studio
 
 studio.page("Studies")
@@ -32,17 +33,51 @@ def uploaded_answers(label: str, key: str) -> studies.Answers | None:
             return None
 
 
-def new_study_form() -> None:
+def chosen_pair(source: str) -> tuple[studies.Answers | None, studies.Answers | None]:
+    """Two models' answers from the Answers store or the workspace's files, on test sets both answered."""
+    models = store_models(store) if source == "store" else workspace_models(settings.workspace)
+    left, right = st.columns(2)
+    model = left.selectbox("Model under study", list(models), key=f"study_{source}_model")
+    others = [m for m in models if m != model]
+    baseline = right.selectbox("Compared with", others, key=f"study_{source}_baseline")
+    if baseline is None:
+        st.info("Only one model has answers in the workspace; generate or upload a second one.")
+        return None, None
+    shared = sorted(set(models[model]) & set(models[baseline]))
+    chosen = st.multiselect("Test sets both answered", shared, default=shared, key=f"study_{source}_testsets")
+    if not chosen:
+        return None, None
+    try:
+        if source == "store":
+            return answers_in_store(store, model, chosen), answers_in_store(store, baseline, chosen)
+        return (studies.answers_in_workspace(settings.workspace, model, chosen),
+                studies.answers_in_workspace(settings.workspace, baseline, chosen))
+    except studies.StudyError as err:
+        st.error(str(err))
+        return None, None
+
+
+def uploaded_pair() -> tuple[studies.Answers | None, studies.Answers | None]:
     left, right = st.columns(2)
     with left:
         model = uploaded_answers("Answers of the model under study (JSONL: id, instruction, input, output, category)",
                                  "study_model")
     with right:
         baseline = uploaded_answers("Answers of the model it is compared with", "study_baseline")
+    return model, baseline
+
+
+def new_study_form() -> None:
+    sources = {"store": "Answers (generated or imported)", "workspace": "Answer files in the workspace",
+               "upload": "Upload two answer files"}
+    available = [s for s in sources if s == "upload" or (store_models(store) if s == "store"
+                                                          else workspace_models(settings.workspace))]
+    source = st.radio("Answers from", available, format_func=sources.get, horizontal=True, key="study_source")
+    model, baseline = uploaded_pair() if source == "upload" else chosen_pair(source)
     if model is None or baseline is None:
         st.caption("W/T/L are counted from the studied model's side; voters never see the model names.")
         return
-    testsets = sorted({a.testset for a in model.by_id.values() if a.testset})
+    testsets = sorted({a.testset for a in model.by_id.values() if a.testset}) if source == "upload" else []
     with st.form("new_study"):
         name = st.text_input("Study name", key="study_name")
         chosen = st.multiselect("Test sets (none = all)", testsets, key="study_testsets") if testsets else []
@@ -90,9 +125,13 @@ def cached_results(url: str, study_id: int, version: tuple[int, int], judges: di
     return studies.results(studio._store_for(url), studio._store_for(url).studies.get(study_id), judges)
 
 
-def results_view(study: studies.StudyInfo, judges: dict[str, dict[str, str]]) -> None:
+def results_view(picked_id: int, judges: dict[str, dict[str, str]]) -> None:
     @st.fragment(run_every=settings.studio.refresh_s)
     def live() -> None:
+        study = store.studies.get(picked_id)
+        st.caption(f"{study.model} (studied) vs {study.baseline}; {study.n_items} items × {study.votes_per_item} "
+                   f"votes; voters: {', '.join(study.voters) or 'every account'}; hidden repeats "
+                   f"{study.repeat_share:.0%}; {'frozen (voting started)' if study.started else 'not started'}.")
         found = cached_results(store.url, study.id, store.studies.version(study.id), judges)
         target = max(study.target_votes, 1)
         st.progress(min(found.counted_votes / target, 1.0),
@@ -100,8 +139,8 @@ def results_view(study: studies.StudyInfo, judges: dict[str, dict[str, str]]) ->
                          f"{found.complete_items} of {study.n_items} items complete")
         scores = found.overall.set_index("score")
         columns = st.columns(7)
-        for column, (label, value) in zip(columns, (("Votes", found.counted_votes), ("W", found.wtl.w),
-                                                    ("T", found.wtl.t), ("L", found.wtl.l)), strict=False):
+        for column, (label, value) in zip(columns, (("Votes", found.counted_votes), ("W", found.wtl.win),
+                                                    ("T", found.wtl.tie), ("L", found.wtl.lose)), strict=False):
             column.metric(label, value)
         for column, score in zip(columns[4:], ("WS", "WR", "QS"), strict=True):
             column.metric(score, _number(scores.at[score, "value"]),
@@ -123,6 +162,7 @@ def results_view(study: studies.StudyInfo, judges: dict[str, dict[str, str]]) ->
             st.dataframe(found.judges, hide_index=True, key="study_judges")
         st.subheader("Items")
         st.dataframe(found.items, hide_index=True, key="study_items")
+        export_buttons(study)  # inside the fragment: the files hold the votes shown
 
     live()
 
@@ -154,9 +194,5 @@ with results_tab:
         names = [s.name for s in listed]
         picked = st.selectbox("Study", names, index=len(names) - 1, key="study_pick")
         study = store.studies.get(picked)
-        st.caption(f"{study.model} (studied) vs {study.baseline}; {study.n_items} items × {study.votes_per_item} "
-                   f"votes; voters: {', '.join(study.voters) or 'every account'}; hidden repeats "
-                   f"{study.repeat_share:.0%}; {'frozen (voting started)' if study.started else 'not started'}.")
         judges = judgments_upload()
-        results_view(study, judges)
-        export_buttons(study)
+        results_view(study.id, judges)

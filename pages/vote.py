@@ -1,7 +1,8 @@
 """Vote: the human study's blind A/B page (METHODS.md §3). One question, two answers, three choices.
 
 The voter never sees which model wrote which answer: the page renders only the question, the two answers
-(as plain text) and the voter's own progress. Widget keys carry a per-session counter, not the item.
+(as plain text) and the voter's own progress. Widget keys are the same for every question (nothing in
+the page's HTML tells one item, or a hidden repeat, from another).
 """
 
 from __future__ import annotations
@@ -51,12 +52,12 @@ def show_item(shown: studies.Assignment) -> None:
 
 
 def vote_form(study: studies.StudyInfo, shown: studies.Assignment) -> None:
-    turn = st.session_state.setdefault("vote_turn", 0)
     labels = dict(interface.OPTIONS)
-    with st.form(f"vote_form_{turn}"):
+    # clear_on_submit: the next question starts with no choice and an empty comment.
+    with st.form("vote_form", clear_on_submit=True):
         choice = st.radio(interface.ASK, list(labels), format_func=lambda c: f"{list(labels).index(c) + 1}. {labels[c]}",
-                          index=None, key=f"vote_choice_{turn}")
-        comment = st.text_input("Comment (optional)", key=f"vote_comment_{turn}")
+                          index=None, key="vote_choice")
+        comment = st.text_input("Comment (optional)", key="vote_comment")
         submit, skip = st.columns(2)
         submitted = submit.form_submit_button("Submit", type="primary")
         skipped = skip.form_submit_button("Skip this question")
@@ -73,7 +74,6 @@ def record(study: studies.StudyInfo, shown: studies.Assignment, choice: str, com
         studies.submit_vote(store, someone, study, shown, choice, comment)
     except studies.LeaseLost as err:
         st.session_state["vote_notice"] = str(err)
-    st.session_state["vote_turn"] += 1
     st.rerun()
 
 

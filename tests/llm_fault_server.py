@@ -1,4 +1,4 @@
-"""A loopback OpenAI-compatible chat server whose faults are chosen by markers in the request text.
+"""A loopback OpenAI-compatible chat (and completions) server whose faults are chosen by markers in the request text.
 
 A marker anywhere in the messages picks the behaviour for that request's first attempts, after which
 the server answers normally (so a retry can succeed):
@@ -31,6 +31,8 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -48,6 +50,14 @@ class Hit:
     authorization: str
     path: str = ""  # with the query string
     api_key_header: str = ""  # Azure-style clients send the key here instead of Authorization
+
+
+@contextmanager
+def refusing_base_url() -> Iterator[str]:
+    """A base URL where nothing listens: the port is bound (so no other process can take it) but not listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as reserved:
+        reserved.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{reserved.getsockname()[1]}/v1"
 
 
 class FaultServer:
@@ -147,6 +157,13 @@ def _completion(model: str, text: str, prompt_chars: int) -> dict[str, Any]:
     }
 
 
+def _text_completion(model: str, text: str, prompt_chars: int) -> dict[str, Any]:
+    completion = _completion(model, text, prompt_chars)
+    completion["object"] = "text_completion"
+    completion["choices"] = [{"index": 0, "finish_reason": "stop", "text": text}]
+    return completion
+
+
 def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real endpoints do
@@ -169,7 +186,8 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")
-            messages = body.get("messages", [])
+            # The completions endpoint sends a prompt: logged as one user message, answered as text.
+            messages = body.get("messages") or [{"role": "user", "content": str(body.get("prompt", ""))}]
             hit, text = server.decide(
                 messages, self.headers.get("authorization", ""), self.path, self.headers.get("api-key", "")
             )
@@ -206,6 +224,8 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             elif hit.action == "drop":
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
+            elif "prompt" in body:
+                self._send(200, _text_completion(body.get("model", ""), text, len(body["prompt"])))
             else:
                 self._send(200, _completion(body.get("model", ""), text, len(str(messages))))
 

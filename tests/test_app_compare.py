@@ -104,3 +104,14 @@ def test_answer_files_are_checked_when_added(tmp_path: Path, settings):
     with pytest.raises(PairingError, match="model name"):
         save_answer_file(settings.workspace, lead, "../escape", "vicuna80", good)
     assert list(answer_sets(settings.workspace)["model-x"]) == ["vicuna80"]
+
+
+def test_the_bundled_answers_can_be_judged(settings):
+    from curation.judges.answer_files import BUNDLED_MODELS, add_bundled_answers, answer_sets
+    from curation.judges.pairs import pair_answers, read_answers
+
+    add_bundled_answers(settings.workspace, Person("lea", "lead"))
+    sets = answer_sets(settings.workspace)
+    assert set(sets) == set(BUNDLED_MODELS) and set(sets["alpaca-7b"]) == {"vicuna80", "wizardlm218"}
+    pairs = pair_answers(read_answers(sets[BUNDLED_MODELS[0]]["wizardlm218"]), read_answers(sets["alpaca-7b"]["wizardlm218"]))
+    assert len(pairs) == 218 and len({p.category for p in pairs}) == 29

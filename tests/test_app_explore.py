@@ -19,8 +19,12 @@ def metrics(app) -> dict[str, str]:
 
 
 def open_row(app, row: int):
-    app.session_state["explore_table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    app.session_state[app.session_state["explore_table_key"]] = {"selection": {"rows": [row], "columns": [], "cells": []}}
     return app.run()
+
+
+def decision(app):
+    return next(r for r in app.radio if str(r.key).startswith("override_decision_"))
 
 
 def test_moving_tau_updates_kept_and_dropped_counts_and_category_shares(studio_env):
@@ -79,7 +83,8 @@ def test_an_example_shows_texts_scores_explanations_and_flags(studio_env):
     assert [c.value for c in app.code][:1] == [record.instruction]
     ratings = table_with(app, "explanation")
     assert list(ratings["explanation"]) == ["iqs says 0"]
-    assert any("`short_output`: the output has 2 words" in m.value for m in app.markdown)
+    flags = table_with(app, "flag")
+    assert flags.to_dict("records") == [{"flag": "short_output", "reason": "the output has 2 words"}]
 
 
 def test_an_override_needs_an_account_and_a_reason_and_records_the_person(studio_env):
@@ -88,11 +93,11 @@ def test_an_override_needs_an_account_and_a_reason_and_records_the_person(studio
     viewer = open_row(studio("explore"), 0)
     assert viewer.form_submit_button[0].disabled
     app = open_row(studio("explore", person=("ann", "annotator")), 0)
-    app.radio(key="override_decision").set_value("keep")
+    decision(app).set_value("keep")
     app.form_submit_button[0].click().run()
     assert "Say why in the reason field" in app.warning[0].value
     assert studio_env.overrides.history(info.id) == []
-    app.radio(key="override_decision").set_value("keep")
+    decision(app).set_value("keep")
     app.text_input(key="override_reason").input("a fine answer the scorer misjudged")
     app.form_submit_button[0].click().run()
     assert not app.exception
@@ -130,3 +135,66 @@ def test_tau_slider_says_its_scale_and_switches_to_raw_scores(studio_env):
     [raw] = [s for s in app.slider if str(s.key).startswith("tau_")]
     assert "raw scale" in raw.label and raw.max == pytest.approx(1.9)
     assert app.session_state["studio_selection"]["field"] == "score"
+
+
+def test_a_new_filter_unchecks_the_row_and_the_open_example_stays_with_its_dataset(studio_env):
+    info = rated_dataset(studio_env, n=30)
+    other = rated_dataset(studio_env, "other", n=12, seed=5)
+    flagged = flag_first(studio_env, info, 2)
+    app = studio("explore")
+    app.selectbox(key="dataset_explore").select("toy").run()
+    first = studio_env.datasets.records(info.id)[0].id
+    open_row(app, 0)
+    assert f"Example {first}" in [s.value for s in app.subheader]
+    app.selectbox(key="explore_show").select("flagged").run()
+    # Another set of rows: no row is checked (row 0 is now another example), the open one stays open.
+    shown = table_with(app, "flags")
+    assert sorted(shown["id"]) == sorted(flagged)
+    assert app.session_state[app.session_state["explore_table_key"]]["selection"]["rows"] == []
+    assert f"Example {first}" in [s.value for s in app.subheader]
+    app.selectbox(key="dataset_explore").select("other").run()
+    assert not app.warning, [w.value for w in app.warning]  # no "No example … in 'other'"
+    assert not [s.value for s in app.subheader if s.value.startswith("Example ")]
+    app.selectbox(key="dataset_explore").select("toy").run()
+    assert f"Example {first}" in [s.value for s in app.subheader]
+    assert other.name == "other"
+
+
+def test_after_recording_a_drop_the_radio_shows_drop(studio_env):
+    info = rated_dataset(studio_env, n=10)
+    app = open_row(studio("explore", person=("ann", "annotator")), 3)
+    decision(app).set_value("drop")
+    app.text_input(key="override_reason").input("off topic")
+    app.form_submit_button[0].click().run()
+    assert [e.decision for e in studio_env.overrides.history(info.id)] == ["drop"]
+    assert decision(app).value == "drop"
+    app.run()
+    assert decision(app).value == "drop"
+
+
+def tau_slider(app):
+    return app.slider(key=next(k for k in app.session_state if str(k).startswith("tau_")
+                               and k in [s.key for s in app.slider]))
+
+
+def test_tau_belongs_to_the_dataset_and_rater_and_every_page_names_it(studio_env):
+    rated_dataset(studio_env, "first", n=40)
+    rated_dataset(studio_env, "second", n=20, seed=3)
+    app = studio("explore")
+    app.selectbox(key="dataset_explore").select("first").run()
+    tau_slider(app).set_value(3.0).run()
+    assert metrics(app)["Kept"] == "10"
+    app.selectbox(key="dataset_explore").select("second").run()
+    assert tau_slider(app).value == pytest.approx(0.95)  # its own median, not first's τ
+    tau_slider(app).set_value(1.5).run()
+    app.selectbox(key="dataset_explore").select("first").run()
+    assert tau_slider(app).value == pytest.approx(3.0) and metrics(app)["Kept"] == "10"
+    assert any("τ in force for first with iqs (test-1): 3" in c.value for c in app.caption)
+    app.switch_page("pages/export.py").run()
+    assert app.number_input(key="export_tau").value == pytest.approx(3.0)
+    assert any("τ in force for first with iqs (test-1): 3" in c.value for c in app.caption)
+    app.selectbox(key="dataset_export").select("second").run()
+    assert app.number_input(key="export_tau").value == pytest.approx(1.5)
+    app.number_input(key="export_tau").set_value(2.0).run()  # changed on Export: Explore follows
+    app.switch_page("pages/explore.py").run()
+    assert tau_slider(app).value == pytest.approx(2.0)

@@ -28,7 +28,7 @@ def test_the_tau_chosen_on_explore_is_exported_with_overrides_and_manifest(studi
     info = rated_dataset(studio_env, n=40)  # scores 0.0 … 3.9
     low = studio_env.datasets.records(info.id)[0]
     studio_env.overrides.add(info.id, low.id, "keep", user="ann", reason="worth keeping")
-    app = studio("explore")
+    app = studio("explore", person=("ann", "annotator"))
     tau_key = next(k for k in app.session_state if str(k).startswith("tau_"))
     app.slider(key=tau_key).set_value(3.0).run()
     app.switch_page("pages/export.py").run()
@@ -47,11 +47,20 @@ def test_the_tau_chosen_on_explore_is_exported_with_overrides_and_manifest(studi
     assert manifest["method"] == "threshold" and manifest["params"] == {"tau": 3.0}
     assert manifest["counts"]["kept"] == 11 and manifest["overrides"][0]["user"] == "ann"
     assert [d.label for d in app.get("download_button")] == [f"Download {data.stem}.zip (data + manifest)"]
+    assert manifest["exported_by"] == "ann"
+
+
+def test_writing_an_export_needs_an_account(studio_env, settings):
+    rated_dataset(studio_env, n=12)
+    app = studio("export")
+    assert app.button(key="export_write").disabled
+    assert "Sign in (sidebar) to write an export." in [c.value for c in app.caption]
+    assert not (settings.workspace / "exports").exists()
 
 
 def test_any_library_format_can_be_written(studio_env, settings):
     rated_dataset(studio_env, n=12)
-    app = studio("export")
+    app = studio("export", person=("ann", "annotator"))
     app.number_input(key="export_tau").set_value(0.5).run()
     app.selectbox(key="export_format").select("parquet").run()
     app.checkbox(key="export_dropped").check().run()
@@ -78,3 +87,21 @@ def test_car_needs_the_map_first(studio_env):
     app.radio(key="export_method").set_value("car").run()
     assert "CaR needs the clusters" in app.info[0].value
     assert not app.get("download_button")
+
+
+def test_a_second_export_shows_its_own_manifest_and_time(studio_env, settings):
+    rated_dataset(studio_env, n=12)
+    app = studio("export", person=("ann", "annotator"))
+    app.button(key="export_write").click().run()
+    first = json.loads(app.json[0].value)
+    app.selectbox(key="export_format").select("csv").run()
+    import time
+
+    time.sleep(1.1)  # created_at has seconds: the second export is at least a second later
+    app.button(key="export_write").click().run()
+    second = json.loads(app.json[0].value)
+    assert first["export"]["format"] == "jsonl" and second["export"]["format"] == "csv"
+    assert second["created_at"] > first["created_at"]
+    manifests = [p for p in written_files(settings) if p.name.endswith(".manifest.json")]
+    assert len(manifests) == 2
+    assert sorted(json.loads(p.read_text())["created_at"] for p in manifests) == [first["created_at"], second["created_at"]]

@@ -43,6 +43,10 @@ def open_map(dataset: str = "mapped", person=None):
     return app
 
 
+def slider_key(app, prefix: str) -> str:
+    return next(k for k in app.session_state if str(k).startswith(prefix))
+
+
 def test_without_a_map_the_page_offers_to_compute_it(studio_env):
     settings, store, _, _ = studio_env
     app = open_map("unmapped", person=("ann", "annotator"))
@@ -83,8 +87,8 @@ def test_a_lasso_selection_lists_the_selected_examples(studio_env):
 def test_n1_n2_size_the_car_selection_exactly_as_select_car_keeps(studio_env):
     _, store, info, the_map = studio_env
     app = open_map()
-    app.slider(key=f"car_n1_{info.id}").set_value(3).run()
-    app.slider(key=f"car_n2_{info.id}").set_value(1).run()
+    app.slider(key=slider_key(app, f"car_n1_{info.id}")).set_value(3).run()
+    app.slider(key=slider_key(app, f"car_n2_{info.id}")).set_value(1).run()
     shown = int(next(m.value for m in app.metric if m.label == "CaR selection").replace(",", ""))
     records = store.datasets.records(info.id)
     scores = np.array([i / 10 for i in range(N)])
@@ -110,9 +114,9 @@ def test_car_ranks_match_select_car_for_any_n1_n2():
 
 def test_export_takes_n1_n2_from_the_map_and_writes_a_car_manifest(studio_env):
     settings, _, info, _ = studio_env
-    app = open_map()
-    app.slider(key=f"car_n1_{info.id}").set_value(4).run()
-    app.slider(key=f"car_n2_{info.id}").set_value(1).run()
+    app = open_map(person=("ann", "annotator"))  # writing an export needs an account
+    app.slider(key=slider_key(app, f"car_n1_{info.id}")).set_value(4).run()
+    app.slider(key=slider_key(app, f"car_n2_{info.id}")).set_value(1).run()
     on_map = next(m.value for m in app.metric if m.label == "CaR selection")
     app.switch_page("pages/export.py").run()
     assert not app.exception

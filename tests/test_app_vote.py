@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from studio_helpers import point_studio_at, studio, table_with
 
@@ -121,3 +123,44 @@ def test_the_lead_sees_results_and_they_update(study_env):
     assert set(table_with(app, "agreement")["voter"]) == {"ann", "bob"}
     assert any(MODEL in c.value for c in app.caption)
     assert [b.label for b in app.get("download_button")] == ["Download all votes (CSV)", "Download all votes (JSONL)"]
+
+
+def write_workspace_answers(workspace, model: str, testset: str, n: int) -> None:
+    folder = workspace / "answers" / model
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{testset}.jsonl").write_text("".join(
+        json.dumps({"id": f"{testset}-{i}", "instruction": f"Q{i}?", "input": "", "output": f"{model} {i}",
+                    "category": "c"}) + "\n" for i in range(n)))
+
+
+def test_the_lead_creates_a_study_from_workspace_answer_files(study_env, settings):
+    for model in ("curated", "full"):
+        write_workspace_answers(settings.workspace, model, "vicuna", 5)
+        write_workspace_answers(settings.workspace, model, "koala", 3)
+    app = studio("study_results", person=("lea", "lead"))
+    assert app.selectbox(key="study_workspace_model").value == "curated"
+    assert app.selectbox(key="study_workspace_baseline").value == "full"
+    app.multiselect(key="study_workspace_testsets").set_value(["vicuna"]).run()
+    app.text_input(key="study_name").input("from workspace")
+    app.number_input(key="study_votes").set_value(2)
+    app.button(key="FormSubmitter:new_study-Create the study").click().run()
+    assert not app.exception
+    assert "Created 'from workspace': 5 items × 2 votes." in app.success[0].value
+    created = study_env.studies.get("from workspace")
+    assert (created.model, created.baseline, created.votes_per_item) == ("curated", "full", 2)
+    assert set(study_env.studies.items_frame(created.id)["testset"]) == {"vicuna"}
+
+
+def test_the_lead_creates_a_study_from_the_answers_store(study_env):
+    from curation.answers.items import answer_items
+    from curation.store.answers import AnswerRow
+
+    items = answer_items(study_env, ["koala180"])[:3]
+    for model in ("curated", "full"):
+        study_env.answers.save([AnswerRow(model, "koala180", i.item_id, "d", f"{model} says", "stop") for i in items])
+    app = studio("study_results", person=("lea", "lead"))
+    assert app.radio(key="study_source").value == "store"
+    assert app.multiselect(key="study_store_testsets").value == ["koala180"]
+    app.text_input(key="study_name").input("koala study")
+    app.button(key="FormSubmitter:new_study-Create the study").click().run()
+    assert "Created 'koala study': 3 items × 3 votes." in app.success[0].value

@@ -1,7 +1,7 @@
 """End to end in a real browser: `streamlit run` on loopback, Debian's chromium driven by playwright.
 
 One person's session, as a newcomer would go: the first start builds the demo, they create the first lead
-account, upload a file (the report names the bad rows), move τ and watch the kept count change, open an
+account with the one-time token `./run studio` printed, upload a file (the report names the bad rows), move τ and watch the kept count change, open an
 example and override it, lasso points on the map and see them listed, and download the selection.
 Screenshots of every step are saved under test-artifacts/e2e/ (git-ignored).
 """
@@ -15,17 +15,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import zipfile
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from curation.config import load_settings
 from curation.records import Record
-from curation.store import RatingRow, Store
+from curation.store import FlagRow, RatingRow, Store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -64,6 +67,31 @@ def upload_rows() -> tuple[list[Record], bytes]:
              for r in records]
     lines[10:10] = ["{this is not json", json.dumps({"instruction": "", "output": "orphan answer"})]
     return records, ("\n".join(lines) + "\n").encode()
+
+
+class RequestLog(BaseHTTPRequestHandler):
+    """A loopback server standing in for an attacker's image host: it only counts the requests it gets."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        RequestLog.seen.append(self.path)
+        self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def image_host() -> Iterator[str]:
+    RequestLog.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RequestLog)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture
@@ -194,7 +222,7 @@ def wait_for_slider_to_rest(thumb, timeout_s: float = 30) -> None:
     raise AssertionError("the slider kept moving")
 
 
-def test_a_newcomer_imports_rates_overrides_maps_and_exports(studio_url, workspace, browser_page, tmp_path):
+def test_a_newcomer_imports_rates_overrides_maps_and_exports(studio_url, workspace, browser_page, tmp_path, image_host):
     page = browser_page
     records, content = upload_rows()
 
@@ -211,10 +239,14 @@ def test_a_newcomer_imports_rates_overrides_maps_and_exports(studio_url, workspa
     store.ratings.save([RatingRow(r.id, "iqs", "e2e", "ok", score=i / 10, explanation=f"scored {i / 10:.1f}")
                         for i, r in enumerate(records)])
 
-    # No account yet: create the first lead account.
+    # No account yet: create the first lead account with the one-time token `./run studio` prints.
+    printed = subprocess.run([sys.executable, "-m", "curation", "users", "setup-token"], cwd=REPO, check=True,
+                             env={**os.environ, "CURATION_WORKSPACE": str(workspace)}, capture_output=True, text=True)
+    token = printed.stdout.split("in the sidebar: ")[1].split()[0]
     sidebar = page.locator('[data-testid="stSidebar"]')
     sidebar.get_by_label("Name", exact=True).fill("lea")
     sidebar.get_by_label("Password", exact=True).fill("lead-pass-1")
+    sidebar.get_by_label("One-time setup token", exact=True).fill(token)
     sidebar.get_by_role("button", name="Create lead account").click()
     sidebar.get_by_text("Signed in as").wait_for()
     settle(page)
@@ -253,8 +285,12 @@ def test_a_newcomer_imports_rates_overrides_maps_and_exports(studio_url, workspa
     assert kept_after < kept_before
     shot(page, "03-tau-moved")
 
-    # Open an example (by id here: the grid is a canvas) and override it with a reason.
+    # Open an example (by id here: the grid is a canvas) and override it with a reason. Its flag reason and
+    # the override reason hold a markdown image pointing at a loopback server: shown as text, never fetched.
     target = records[0]  # score 0.0: dropped by the machine
+    image = f"![x]({image_host}/x.png)"
+    store.flags.replace(store.datasets.get("topics").id, ["short_output"],
+                        [FlagRow(target.id, "short_output", f"quotes {image}")])
     opener = page.get_by_label("…or open an example by id")
     opener.fill(target.id)
     opener.press("Enter")
@@ -262,10 +298,15 @@ def test_a_newcomer_imports_rates_overrides_maps_and_exports(studio_url, workspa
     page.get_by_text("scored 0.0").first.wait_for(state="attached")
     form = page.locator('[data-testid="stForm"]').filter(has=page.get_by_text("Record decision"))
     form.get_by_text("keep", exact=True).click()
-    form.get_by_label("Reason (required for keep or drop)").fill("clear and correct; the scorer misjudged it")
+    form.get_by_label("Reason (required for keep or drop)").fill(f"clear and correct {image}")
     form.get_by_role("button", name="Record decision").click()
     page.get_by_text("Recorded: keep by lea.").wait_for()
     settle(page)
+    page.get_by_text(f"In force: keep by lea — clear and correct {image}").wait_for()
+    page.get_by_text(f"quotes {image}").first.wait_for(state="attached")
+    # Every image on the page has been requested or decided by now (they load as soon as they render).
+    page.wait_for_function("() => Array.from(document.images).every(i => i.complete)")
+    assert RequestLog.seen == []
     wait_for_metric(page, "Kept", kept_after + 1)
     shot(page, "04-override-recorded", page.get_by_text("Recorded: keep by lea."))
     decision = store.overrides.in_force(store.datasets.get("topics").id)[target.id]
@@ -326,5 +367,6 @@ def test_a_page_url_opened_first_still_goes_through_the_app(studio_url, browser_
     page.get_by_role("heading", name="Rate", level=1).wait_for(timeout=120_000)
     settle(page)
     links = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
-    assert [link.split()[-1] for link in links] == ["Data", "Rate", "Explore", "Map", "Export"]  # icon name, title
+    # icon name, title; a signed-out visitor sees the read-only pages (no Vote, no Studies)
+    assert [link.split()[-1] for link in links] == ["Data", "Rate", "Explore", "Map", "Export", "Compare", "Answers"]
     shot(page, "00-page-url-first")

@@ -10,7 +10,7 @@ from curation.testsets import BUILTIN
 
 def test_demo_builds_once_and_reports_progress(sqlite_store: Store, settings: Settings) -> None:
     seen: list[tuple[str, int, int]] = []
-    added = build_demo(sqlite_store, settings, lambda m, d, t: seen.append((m, d, t)))
+    added = build_demo(sqlite_store, settings, lambda d, t, m: seen.append((m, d, t)))
     assert set(added) == {p.name for p in DEMO_POOLS} | {s.name for s in BUILTIN}
     assert seen[-1] == ("demo ready", len(added), len(added)) and demo_is_built(sqlite_store)
     sizes = {d.name: (d.n_examples, d.n_rejected) for d in sqlite_store.datasets.all()}

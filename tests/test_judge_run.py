@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -216,3 +217,25 @@ def test_fastchat_reviews_import_as_one_order(sqlite_store: Store) -> None:
     assert run.params["orders"] == ["ab"]
     assert (summary["win"], summary["tie"], summary["lose"]) == (1, 1, 3)
     assert summary["per_category"]["generic"]["n"] >= 1
+
+
+def test_a_cancelled_judge_job_resumes_without_asking_stored_reviews_again(tmp_path: Path, fast: Settings,
+                                                                           sqlite_store: Store) -> None:
+    with JudgeServer(delay_s=0.25) as slow:
+        a, b = answers(tmp_path, [f"@score=8 a{i}" for i in range(20)], [f"@score=3 b{i}" for i in range(20)])
+        job_id = start_judge_job(sqlite_store, fast, request(a, b, slow, concurrency=4), LEAD)
+        deadline = time.monotonic() + 120
+        while not sqlite_store.judgments.runs() or len(sqlite_store.judgments.rows(sqlite_store.judgments.runs()[0].id)) < 8:
+            assert time.monotonic() < deadline, "no judgment was stored in time"
+            time.sleep(0.2)
+        jobs.cancel(sqlite_store, fast, job_id)
+        assert jobs.wait(sqlite_store, fast, job_id, timeout_s=120).status == "cancelled"
+        stored_before = len(sqlite_store.judgments.rows(sqlite_store.judgments.runs()[0].id))
+        assert stored_before < 40
+        jobs.resume(sqlite_store, fast, job_id)
+        info = jobs.wait(sqlite_store, fast, job_id, timeout_s=120)
+        assert info.status == "done" and info.result["win"] == 20
+        asked = [hit.key for hit in slow.hits]
+        repeated = len(asked) - len(set(asked))
+        # Only calls in flight when the cancel arrived (at most the concurrency) can be asked twice.
+        assert repeated <= 4 and len(set(asked)) == 40

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from llm_fault_server import FaultServer
+from llm_fault_server import FaultServer, refusing_base_url
 from sqlalchemy import func, select
 
 from curation import jobs
@@ -141,7 +141,8 @@ def test_dry_run_prints_tokens_and_cost_and_calls_nothing(
 def test_rate_a_workspace_dataset_stores_the_ratings_and_skips_unchanged_records(
     settings: Settings, server: FaultServer, input_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli(settings, "import", str(input_file), "--name", "pool") == 0
+    # The pool repeats one row: the duplicate is rejected, so import exits 1 ("some rows rejected").
+    assert cli(settings, "import", str(input_file), "--name", "pool") == 1
     assert cli(settings, "rate", "--dataset", "pool", *llm_args(server)) == 0
     assert "4 rated now" in capsys.readouterr().out
     store = Store.open(settings)
@@ -155,7 +156,7 @@ def test_rate_a_workspace_dataset_stores_the_ratings_and_skips_unchanged_records
     more.write_text(
         input_file.read_text() + json.dumps({"instruction": "New one", "input": "", "output": "Fresh"}) + "\n"
     )
-    assert cli(settings, "import", str(more), "--name", "pool", "--replace") == 0
+    assert cli(settings, "import", str(more), "--name", "pool", "--replace") == 1
     assert cli(settings, "rate", "--dataset", "pool", *llm_args(server)) == 0
     assert "4 were already rated, 1 rated now" in capsys.readouterr().out
     assert len(server.hits) == 5
@@ -324,12 +325,11 @@ def test_exit_status_says_whether_everything_something_or_nothing_was_rated(
 def test_an_endpoint_where_nothing_listens_fails_in_seconds_with_one_sentence(
     settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with FaultServer() as gone:
-        base_url = gone.base_url
     path = rows_file(tmp_path, [f"Task {i}" for i in range(20)])
     started = time.monotonic()
-    args = ["rate", str(path), "--rater", "llm", "--model", "m", "--base-url", base_url]
-    assert cli(settings, *args, "--out", str(tmp_path / "o.jsonl")) == 2
+    with refusing_base_url() as base_url:
+        args = ["rate", str(path), "--rater", "llm", "--model", "m", "--base-url", base_url]
+        assert cli(settings, *args, "--out", str(tmp_path / "o.jsonl")) == 2
     err = capsys.readouterr().err
     assert time.monotonic() - started < 15
     assert err.count("\n") == 1 and err.startswith(f"error: nothing answers at {base_url}") and "Traceback" not in err

@@ -83,7 +83,7 @@ def test_results_and_export_after_everyone_voted(store, tmp_path):
     info, _ = study_on(store, tmp_path, repeat_share=0.0)
     vote_all(store, info)
     found = studies.results(store, store.studies.get(info.id), {"judge-x": {"v0": "win", "v1": "lose"}}, n_boot=200)
-    assert (found.wtl.w, found.wtl.t, found.wtl.l) == (9, 0, 0)
+    assert (found.wtl.win, found.wtl.tie, found.wtl.lose) == (9, 0, 0)
     assert found.overall.set_index("score").at["WS", "value"] == 2.0
     assert found.complete_items == 9 and found.kappa_items == 9
     assert set(found.per_category["category"]) == {"math", "writing"}
@@ -123,3 +123,64 @@ def test_the_cli_creates_exports_and_reports(tmp_path, capsys):
     assert cli([*workspace, "study", "export", "cli-study", "--format", "jsonl", "--out", str(tmp_path / "v.jsonl")]) == 0
     assert len((tmp_path / "v.jsonl").read_text().splitlines()) == 6
     store.close()
+
+
+def test_results_compare_with_judge_runs_of_the_same_models_from_the_store(store, tmp_path):
+    from curation.store.judgments import JudgmentRow, RunSpec
+
+    info, _ = study_on(store, tmp_path, repeat_share=0.0)  # curated (studied) vs full, items v0..v9 minus v3
+    vote_all(store, info)  # the humans prefer curated everywhere: majority win on every item
+
+    def judged(key: str, model_a: str, model_b: str, winner: str) -> None:
+        run = store.judgments.find_or_create_run(RunSpec(key, key, "vicuna", "gpt-4", "1", model_a, model_b, "vicuna"))
+        store.judgments.save(run.id, [JudgmentRow(f"v{i}", order, i, "math", "q", "", "x", "y", "ok", winner=winner)
+                                      for i in (0, 1, 2) for order in ("ab", "ba")])
+
+    judged("same-way", "curated", "full", "a")  # A = curated wins: agrees with the humans
+    judged("other-way", "full", "curated", "a")  # A = full wins: from curated's side a loss
+    judged("unrelated", "x", "y", "a")  # other models: not compared
+    table = studies.results(store, store.studies.get(info.id), n_boot=50).judges.set_index("judge")
+    assert len(table) == 2
+    same = table[table.index.str.startswith("#1 ")].iloc[0]
+    other = table[table.index.str.startswith("#2 ")].iloc[0]
+    assert (same["items"], same["agreement (with ties)"]) == (3, 1.0)
+    assert (other["items"], other["agreement (with ties)"], other["agreement (without ties)"]) == (3, 0.0, 0.0)
+
+
+def test_the_cli_takes_workspace_models_on_chosen_test_sets(tmp_path, capsys):
+    workspace = tmp_path / "ws"
+    for model in ("curated", "full"):
+        for testset, n in (("vicuna", 4), ("koala", 2)):
+            folder = workspace / "answers" / model
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{testset}.jsonl").write_text("".join(json.dumps(
+                {"id": f"{testset}{i}", "instruction": f"Q{i}", "input": "", "output": f"{model} {i}"}) + "\n"
+                for i in range(n)))
+    assert cli(["--workspace", str(workspace), "study", "create", "ws", "--model", "curated", "--baseline", "full",
+                "--testset", "koala"]) == 0
+    assert "2 items × 3 votes, curated (studied) vs full" in capsys.readouterr().out
+    assert cli(["--workspace", str(workspace), "study", "create", "none", "--model", "nobody", "--baseline", "full"]) == 1
+    assert "no answers of 'nobody'" in capsys.readouterr().err
+
+
+def test_a_study_from_the_answers_store_takes_the_test_set_questions(store):
+    from curation.answers.items import answer_items
+    from curation.store.answers import AnswerRow
+
+    items = answer_items(store, ["vicuna80"])[:5]
+    for model in ("curated", "full"):
+        store.answers.save([AnswerRow(model, "vicuna80", item.item_id, "d1", f"{model} on {item.item_id}", "stop")
+                            for item in items])
+    store.answers.save([AnswerRow("full", "vicuna80", items[0].item_id, "d2", "other decoding", "stop")])
+    assert studies.inputs.store_models(store) == {"curated": ["vicuna80"], "full": ["vicuna80"]}
+    model = studies.answers_in_store(store, "curated", ["vicuna80"])
+    baseline = studies.answers_in_store(store, "full")
+    info, pairing = studies.create_study(store, LEAD, "from-store", model, baseline)
+    assert info.n_items == 5 and not pairing.only_model
+    frame = store.studies.items_frame(info.id, with_text=True).set_index("item_key")
+    first = frame.loc[items[0].item_id]
+    assert (first["instruction"], first["input"]) == (items[0].instruction, items[0].input)
+    assert first["baseline_answer"] == f"full on {items[0].item_id}"  # the decoding with the most answers
+    assert first["category"] == (items[0].category or "") and first["testset"] == "vicuna80"
+    with pytest.raises(studies.StudyError, match="no answers of 'nobody'"):
+        studies.answers_in_store(store, "nobody")

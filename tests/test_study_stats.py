@@ -30,7 +30,7 @@ def test_majority_breaks_ties_as_neither(verdicts, expected):
 
 def test_scores_follow_methods_2e():
     wtl = stats.count_wtl(["win"] * 5 + ["tie"] * 3 + ["lose"] * 2)
-    assert (wtl.w, wtl.t, wtl.l, wtl.n) == (5, 3, 2, 10)
+    assert (wtl.win, wtl.tie, wtl.lose, wtl.n) == (5, 3, 2, 10)
     assert stats.scores(wtl) == pytest.approx({"WS": 1.3, "WR": 0.5, "QS": 0.8})
 
 

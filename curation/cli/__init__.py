@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from curation.config import ConfigError, load_settings
 
 COMMAND_MODULES = (
+    "curation.cli.answers",
     "curation.cli.data",
     "curation.cli.demo",
     "curation.cli.flags",

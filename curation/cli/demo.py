@@ -17,7 +17,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
 
-    def report(message: str, done: int, total: int) -> None:
+    def report(done: int, total: int, message: str = "") -> None:
         print(f"[{done}/{total}] {message}", flush=True)
 
     added = build_demo(store, settings, report)

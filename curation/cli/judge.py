@@ -28,8 +28,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         "two verdicts. Every review is stored as it arrives: a re-run continues the same run and an identical call "
         "is answered from the call log. Writes OUT/judgments.jsonl and OUT/summary.json.",
     )
-    parser.add_argument("a", nargs="?", type=Path, help="model A's answers: JSONL with id, instruction, input, output")
-    parser.add_argument("b", nargs="?", type=Path, help="model B's answers, paired with A's by id")
+    parser.add_argument("a", nargs="?", type=Path,
+                        help="model A's answers: JSONL with id, instruction, input, output (a model id with --from-store)")
+    parser.add_argument("b", nargs="?", type=Path, help="model B's answers, paired with A's by id (or a model id)")
+    parser.add_argument("--from-store", action="store_true",
+                        help="A and B are model ids in the Answers store (answers on --testset), not files")
+    parser.add_argument("--decoding-a", help="with --from-store: which of A's decodings (default: the only one)")
+    parser.add_argument("--decoding-b", help="with --from-store: which of B's decodings (default: the only one)")
     parser.add_argument("--reference", help="compare A with this test set's reference answers instead of B "
                         "(coachlm150, selfinstruct252)")
     parser.add_argument("--judge", choices=JUDGE_KINDS, help="which prompt and verdict (default: settings judge.judge)")
@@ -62,8 +67,11 @@ def run_judge(args: argparse.Namespace, settings: Settings) -> int:
         request = JudgeRequest(
             judge=args.judge or settings.judge.judge,
             # Absolute paths: a background worker runs in another directory.
-            a=str(args.a.resolve()) if args.a else None,
-            b=str(args.b.resolve()) if args.b else None,
+            a=_side(args.a, args.from_store),
+            b=_side(args.b, args.from_store),
+            source="store" if args.from_store else "files",
+            decoding_a=args.decoding_a,
+            decoding_b=args.decoding_b,
             reference=args.reference,
             model_a=args.model_a,
             model_b=args.model_b,
@@ -94,6 +102,12 @@ def run_judge(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _side(value: Path | None, from_store: bool) -> str | None:
+    if value is None:
+        return None
+    return str(value) if from_store else str(value.resolve())
+
+
 def _background(request: JudgeRequest, settings: Settings, store, args: argparse.Namespace) -> int:
     from curation import jobs
 
@@ -121,9 +135,12 @@ def _import(args: argparse.Namespace, store) -> int:
 
 
 def _list_runs(store) -> int:
+    from curation.judges.report import agreement_frame, load_report
+
     rows = []
-    for run in store.judgments.runs():
-        summary = summarize(store.judgments.rows(run.id), run.params.get("orders", ["ab", "ba"]), samples=0)
+    reports = [load_report(store, run.id, samples=0) for run in store.judgments.runs()]
+    for report in reports:
+        run, summary = report.run, report.summary
         rows.append([run.id, run.source, run.judge, run.judge_model, run.model_a, run.model_b, run.testset,
                      summary["n"], summary["win"], summary["tie"], summary["lose"], _f(summary["ws"]),
                      summary["unparsed"], summary["pending"]])
@@ -132,6 +149,11 @@ def _list_runs(store) -> int:
         return 0
     print_table(rows, ["run", "source", "judge", "judge model", "A", "B", "test set", "n", "W", "T", "L", "WS",
                        "unparsed", "pending"])
+    agreement = agreement_frame(reports)
+    if len(agreement):
+        print("\njudges on the same items (share of equal verdicts, Cohen's kappa):")
+        print_table([[r["test set"], r["judge_1"], r["judge_2"], r["items"], _f(r["agreement"]), _f(r["kappa"])]
+                     for r in agreement.to_dict("records")], ["test set", "judge 1", "judge 2", "items", "agree", "kappa"])
     return 0
 
 
@@ -153,6 +175,10 @@ def _print_summary(summary: dict) -> None:
     if calls:
         print(f"  calls: {calls.get('calls', 0)} made, {calls.get('cached', 0)} from the call log, "
               f"{calls.get('retries', 0)} retries, {calls.get('failed', 0)} failed; cost ${calls.get('cost_usd', 0):.4f}")
+    missing = summary.get("missing") or {}
+    if missing.get("a") or missing.get("b"):
+        print(f"  not judged: {missing.get('a', 0)} items lack A's answer, {missing.get('b', 0)} lack B's "
+              f"(first: {', '.join(missing.get('ids', [])[:3])})")
     if summary.get("pending"):
         print(f"  {summary['pending']} items lack a review (calls failed); run the same command again to retry them")
     if summary.get("unparsed"):

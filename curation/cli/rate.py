@@ -55,7 +55,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, help="results file (.jsonl or .json); one row per input record, in order")
     llm = parser.add_argument_group("LLM rater (defaults: the [llm] settings)")
     llm.add_argument("--model", help="model name as the endpoint knows it")
-    llm.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    llm.add_argument(
+        "--base-url",
+        help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; the API key is sent only if it is in "
+        "llm.key_base_urls (default: llm.base_url)",
+    )
     llm.add_argument("--dimension", help="what the score measures: accuracy (default), helpfulness, any word")
     llm.add_argument("--concurrency", type=int, help="calls in flight at once (default 16)")
     llm.add_argument(
@@ -129,9 +133,7 @@ def _print_warnings(message: str, level: str = "info") -> None:
         print(f"{level}: {message}", file=sys.stderr)
 
 
-def _start_job(
-    request: RateRequest, settings: Settings, store: Store, args: argparse.Namespace, person: Person
-) -> int:
+def _start_job(request: RateRequest, settings: Settings, store: Store, args: argparse.Namespace, person: Person) -> int:
     launch = lambda: start_rating(store, settings, request, person)
     info = start_background_job(store, settings, "rate", request.as_params(), request.title(), args, start=launch)
     if info is None:

@@ -11,6 +11,7 @@ from curation.cli import CommandError
 from curation.cli.common import open_store, print_table
 from curation.config import Settings
 from curation.studies.export import FORMATS
+from curation.studies.inputs import answers_in_store, answers_in_workspace, store_models
 from curation.studio_auth import Person
 
 
@@ -18,11 +19,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("study", help="human study: blind A/B votes on two models' answers")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    create = actions.add_parser("create", help="a study from two answer files (JSONL: id, instruction, input, output, category)")
+    create = actions.add_parser("create", help="a study from two models' answers: JSONL files (id, instruction, input, "
+                                "output, category) or models with answer files in the workspace (answers/<model>/)")
     create.add_argument("name")
-    create.add_argument("--model", type=Path, required=True, help="answers of the model under study (W/T/L are its)")
+    create.add_argument("--model", required=True, help="answers of the model under study (W/T/L are its): a file, a "
+                        "model in the Answers store, or a model with answer files in the workspace")
     create.add_argument("--model-name", help="its name (default: the file name)")
-    create.add_argument("--baseline", type=Path, required=True, help="answers of the model it is compared with")
+    create.add_argument("--baseline", required=True, help="answers of the model it is compared with: a file or a model")
+    # --testset chooses the test sets of store or workspace models, and filters a file's `testset` field
     create.add_argument("--baseline-name", help="its name (default: the file name)")
     create.add_argument("--testset", action="append", default=[], help="only items of this test set (repeatable)")
     create.add_argument("--sample", type=int, help="a seeded sample of this many items")
@@ -57,8 +61,8 @@ def _lead(name: str = "cli") -> Person:
 
 def run_create(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        model = studies.read_answers(args.model, args.model_name)
-        baseline = studies.read_answers(args.baseline, args.baseline_name)
+        model = _answers(args.model, args.model_name, args.testset, settings)
+        baseline = _answers(args.baseline, args.baseline_name, args.testset, settings)
         info, pairing = studies.create_study(
             open_store(settings), _lead(args.user), args.name, model, baseline, testsets=args.testset or None,
             sample=args.sample, seed=args.seed, votes_per_item=args.votes_per_item, voters=args.voter or None,
@@ -73,6 +77,19 @@ def run_create(args: argparse.Namespace, settings: Settings) -> int:
     if pairing.filtered_out:
         print(f"  left out by --testset/--sample: {pairing.filtered_out}")
     return 0
+
+
+def _answers(source: str, name: str | None, testsets: list[str], settings: Settings) -> studies.Answers:
+    """A file if there is one at ``source``, else the model of that name in the Answers store, else the
+    workspace's answer files of that model."""
+    if Path(source).is_file():
+        return studies.read_answers(Path(source), name)
+    store = open_store(settings)
+    if source in store_models(store):
+        answers = answers_in_store(store, source, testsets or None)
+    else:
+        answers = answers_in_workspace(settings.workspace, source, testsets or None)
+    return studies.Answers(name or answers.model, answers.by_id)
 
 
 def run_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -108,7 +125,7 @@ def run_results(args: argparse.Namespace, settings: Settings) -> int:
     w = found.wtl
     print(f"study '{study.name}': {study.model} vs {study.baseline}; {found.counted_votes}/{study.target_votes} votes, "
           f"{found.complete_items}/{study.n_items} items complete")
-    print(f"W/T/L from {study.model}'s side: {w.w}/{w.t}/{w.l} (N = {w.n})")
+    print(f"W/T/L from {study.model}'s side: {w.win}/{w.tie}/{w.lose} (N = {w.n})")
     print_table([(r.score, f"{r.value:.3f}", f"[{r.low:.3f}, {r.high:.3f}]") for r in found.overall.itertuples()],
                 ["score", "value", "95% interval"])
     print(f"Fleiss' kappa: {found.kappa:.3f} over {found.kappa_items} complete items")
@@ -120,7 +137,7 @@ def run_results(args: argparse.Namespace, settings: Settings) -> int:
         tables = {"items": found.items, "overall": found.overall, "per_category": found.per_category,
                   "voters": found.voters, "position": found.position, "judges": found.judges}
         payload = {"study": study.name, "model": study.model, "baseline": study.baseline,
-                   "wtl": {"W": w.w, "T": w.t, "L": w.l, "N": w.n}, "kappa": found.kappa,
+                   "wtl": {"W": w.win, "T": w.tie, "L": w.lose, "N": w.n}, "kappa": found.kappa,
                    **{k: json.loads(v.to_json(orient="records")) for k, v in tables.items()}}
         args.json_out.write_text(json.dumps(payload, indent=2), encoding="utf-8")
         print(f"wrote {args.json_out}")

@@ -8,9 +8,10 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from curation.formats.readers import READ_FORMATS, UnreadableFile, detect_format, read_raw_rows
-from curation.formats.rows import Duplicate, Rejection, RowRules, normalize_rows
+from curation.formats.rows import CONVERSATION_KEYS, Duplicate, Rejection, RowRules, normalize_rows
 from curation.formats.writers import (
     EXTENSIONS,
     WRITE_FORMATS,
@@ -52,6 +53,24 @@ class ReadResult:
     def rows_seen(self) -> int:
         return len(self.records) + len(self.rejections)
 
+    def nothing_loadable(self) -> str | None:
+        """Why nothing in the file can be loaded (one sentence), or None when at least one row can."""
+        if self.records:
+            return None
+        if not self.rejections:
+            return f"{self.path.name} holds no rows (an empty file, or a header without rows); nothing to load"
+        reasons = Counter(_reason_kind(r.reason) for r in self.rejections)
+        why = ", ".join(f"{n} {kind}" for kind, n in reasons.most_common(3))
+        return (f"none of the {len(self.rejections)} rows of {self.path.name} is loadable ({why}); "
+                "fix the file (the report names every row) or map its columns with --map")
+
+    @property
+    def exit_code(self) -> int:
+        """0: every row loads; 1: some rows are rejected; 2: nothing loads (see also UnreadableFile)."""
+        if not self.records:
+            return 2
+        return 1 if self.rejections else 0
+
     def summary(self) -> str:
         reasons = Counter(_reason_kind(r.reason) for r in self.rejections)
         by_reason = ", ".join(f"{n} {kind}" for kind, n in reasons.most_common())
@@ -90,8 +109,9 @@ def read_file(
     rules = RowRules(
         max_field_chars=max_field_chars, mapping=dict(mapping or {}), source=source, keep_duplicates=keep_duplicates
     )
+    conversations = _ConversationCounter(raw_rows)
     result = ReadResult(path=path, format=fmt or "")
-    for item in normalize_rows(raw_rows, rules):
+    for item in normalize_rows(conversations, rules):
         if isinstance(item, Rejection):
             result.rejections.append(item)
         elif isinstance(item, Duplicate):
@@ -99,7 +119,23 @@ def read_file(
             result.records.append(item.record)
         else:
             result.records.append(item)
+    if conversations.rows and conversations.rows * 2 >= conversations.seen:
+        result.format = "sharegpt"  # a JSON/JSONL file of conversations: say what it holds, not its container
     return result
+
+
+class _ConversationCounter:
+    """Passes raw rows through, counting those that are ShareGPT conversations (for ReadResult.format)."""
+
+    def __init__(self, rows: Any) -> None:
+        self._rows, self.seen, self.rows = rows, 0, 0
+
+    def __iter__(self) -> Any:
+        for location, raw in self._rows:
+            self.seen += 1
+            if isinstance(raw, Mapping) and "instruction" not in raw and any(k in raw for k in CONVERSATION_KEYS):
+                self.rows += 1
+            yield location, raw
 
 
 def parse_mapping(text: str | None) -> dict[str, str]:

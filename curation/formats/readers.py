@@ -11,11 +11,12 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from curation.formats.rows import Rejection
+from curation.formats.rows import MAX_NESTING, NESTED_TOO_DEEP, Rejection, too_deep
 
 RawRows = Iterator[tuple[str, Any]]
 READ_FORMATS = ("alpaca", "jsonl", "csv", "parquet", "hf")
@@ -48,6 +49,10 @@ def read_raw_rows(path: Path, fmt: str | None = None) -> RawRows:
     if not path.exists():
         raise UnreadableFile(f"{path} does not exist; check the path")
     fmt = fmt or detect_format(path)
+    if path.is_dir() and fmt != "hf":
+        raise UnreadableFile(
+            f"{path} is a directory, and --format {fmt} reads one file; give a file, or --format hf for a datasets folder"
+        )
     readers = {"alpaca": _read_json, "jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet, "hf": _read_hf}
     if fmt not in readers:
         raise UnreadableFile(f"unknown format '{fmt}'; choose one of {', '.join(READ_FORMATS)}")
@@ -59,6 +64,8 @@ def read_raw_rows(path: Path, fmt: str | None = None) -> RawRows:
 def _refuse_binary(path: Path) -> None:
     with open(path, "rb") as handle:
         head = handle.read(8192)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UnreadableFile(f"{path.name} is UTF-16 text; re-save it as UTF-8")
     if b"\x00" in head:
         raise UnreadableFile(
             f"{path.name} is a binary file (it contains NUL bytes), not text; expected {SUPPORTED}"
@@ -79,10 +86,24 @@ def _read_jsonl(path: Path) -> RawRows:
                 continue
             if not text.strip():
                 continue  # blank lines separate nothing in JSONL; they are not rows
-            try:
-                yield location, json.loads(text.rstrip("\r\n"))
-            except json.JSONDecodeError as err:
-                yield location, Rejection(location, f"invalid JSON: {err.msg} at column {err.colno}", text.strip()[:300])
+            yield location, _parse_line(location, text)
+
+
+def _parse_line(location: str, text: str) -> Any:
+    """One JSON value, or the Rejection saying why not (bad JSON, or nested too deep to handle safely)."""
+    try:
+        value = json.loads(text.rstrip("\r\n"))
+    except json.JSONDecodeError as err:
+        return Rejection(location, f"invalid JSON: {err.msg} at column {err.colno}", text.strip()[:300])
+    except RecursionError:
+        return Rejection(location, NESTED_TOO_DEEP, text.strip()[:300])
+    if too_deep(value):
+        return Rejection(location, NESTED_TOO_DEEP, text.strip()[:300])
+    return value
+
+# A JSON string, or one structural character: enough to find where each top-level element ends without
+# recursing (the fallback for a file in which one element is nested too deep for json.loads).
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},]')
 
 
 def _read_text(path: Path) -> str:
@@ -100,6 +121,9 @@ def _read_json(path: Path) -> RawRows:
     text = _read_text(path)
     try:
         data = json.loads(text)
+    except RecursionError:
+        yield from _read_json_elements(path, text)
+        return
     except json.JSONDecodeError as err:
         if _looks_like_jsonl(text):
             yield from _read_jsonl(path)
@@ -113,7 +137,34 @@ def _read_json(path: Path) -> RawRows:
     if not isinstance(data, list):
         raise UnreadableFile(f"{path.name} holds a JSON {type(data).__name__}; expected a list of records")
     for index, item in enumerate(data):
-        yield f"{path.name}[{index}]", item
+        location = f"{path.name}[{index}]"
+        yield location, Rejection(location, NESTED_TOO_DEEP) if too_deep(item) else item
+
+
+def _read_json_elements(path: Path, text: str) -> RawRows:
+    """A top-level JSON list read element by element, so one element nested too deep loses only itself."""
+    start = len(text) - len(text.lstrip())
+    if not text.startswith("[", start):
+        raise UnreadableFile(f"{path.name} is nested deeper than {MAX_NESTING} levels; expected a list of records")
+    for index, element in enumerate(_top_level_elements(text, start + 1)):
+        yield f"{path.name}[{index}]", _parse_line(f"{path.name}[{index}]", element)
+
+
+def _top_level_elements(text: str, position: int) -> Iterator[str]:
+    depth, begin = 0, position
+    for token in _JSON_TOKEN.finditer(text, position):
+        char = token.group()
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            if depth == 0:  # the closing bracket of the top-level list
+                if text[begin:token.start()].strip():
+                    yield text[begin:token.start()]
+                return
+            depth -= 1
+        elif char == "," and depth == 0:
+            yield text[begin:token.start()]
+            begin = token.end()
 
 
 def _unwrap_container(path: Path, data: dict[str, Any]) -> Any:
@@ -131,7 +182,13 @@ def _looks_like_jsonl(text: str) -> bool:
     return len(lines) > 1 and all(line.lstrip().startswith("{") for line in lines[:5])
 
 
+# The csv module's own cell limit (128 KiB) would reject big cells with a cryptic reason; the row rules
+# apply validation.max_field_chars with a clear one instead.
+_CSV_CELL_LIMIT = 2**31 - 1
+
+
 def _read_csv(path: Path) -> RawRows:
+    csv.field_size_limit(max(csv.field_size_limit(), _CSV_CELL_LIMIT))
     text = _read_text(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -152,7 +209,10 @@ def _read_csv(path: Path) -> RawRows:
             yield location, Rejection(location, f"invalid CSV: {err}")
             continue
         location = f"{path.name}:{line}"
+        if not cells:
+            continue  # an empty line holds no cells: not a row (as blank lines in JSONL)
         if not any(cell.strip() for cell in cells):
+            yield location, Rejection(location, "every cell is blank", ",".join(cells)[:300])
             continue
         if len(cells) != len(header):
             yield location, Rejection(location, f"has {len(cells)} cells, the header has {len(header)}", ",".join(cells)[:300])

@@ -7,6 +7,7 @@ decided once: column aliases, ShareGPT conversations, types, sizes, encoding and
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,27 @@ ASSISTANT_ROLES = ("gpt", "assistant", "bot", "model")
 SYSTEM_ROLES = ("system",)
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# Deeper lists/objects than this are rejected: real records nest a few levels (a conversation's history
+# is three), and anything deep enough to exhaust Python's recursion would crash every later step.
+MAX_NESTING = 64
+NESTED_TOO_DEEP = f"nested deeper than {MAX_NESTING} levels of lists/objects; flatten it"
+
+
+def too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
+    """True if ``value`` nests lists/dicts more than ``limit`` levels (checked without recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, Mapping):
+            children = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 @dataclass(frozen=True)
@@ -73,6 +95,9 @@ def normalize_rows(
     for location, raw in rows:
         if isinstance(raw, Rejection):
             yield raw
+            continue
+        if too_deep(raw):
+            yield Rejection(location, NESTED_TOO_DEEP)
             continue
         try:
             candidates = list(_records_from_row(location, raw, rules))
@@ -220,7 +245,7 @@ def _meta(row: Mapping[str, Any], used: set[str], instruction: str, input_text: 
         if key == "meta" and isinstance(value, Mapping):
             meta.update(value)
             continue
-        if value is None or (isinstance(value, float) and value != value):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
             continue  # empty cells in CSV/Parquet carry nothing
         meta[key] = value
     given_id = meta.pop("id", None)
@@ -237,6 +262,10 @@ def _decode_meta_column(value: str) -> dict[str, Any]:
         decoded = json.loads(value)
     except json.JSONDecodeError:
         return {"meta": value}
+    except RecursionError as err:
+        raise RowError(f"the meta cell is {NESTED_TOO_DEEP}") from err
+    if too_deep(decoded):
+        raise RowError(f"the meta cell is {NESTED_TOO_DEEP}")
     return decoded if isinstance(decoded, dict) else {"meta": decoded}
 
 

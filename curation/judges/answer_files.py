@@ -54,3 +54,30 @@ def save_answer_file(workspace: Path, person: Person | None, model: str, testset
         raise
     partial.replace(path)
     return path
+
+
+BUNDLED_MODELS = ("cherry-5pct-7b", "alpaca-7b")  # Answer1 and Answer2 of the bundled published reviews
+
+
+def add_bundled_answers(workspace: Path, person: Person | None) -> list[Path]:
+    """Answer files for the two models of the bundled published reviews (Vicuna-80, WizardLM-218), so a
+    newcomer can run a judge on real 7B answers without generating any."""
+    import json
+
+    from curation.config import BUNDLED_DATA_DIR
+    from curation.judges.imports import read_cherry
+
+    require(person, "import", "add answer files")
+    written = []
+    for review_file in sorted((BUNDLED_DATA_DIR / "judge_reviews").glob("*_reviews_*.json")):
+        testset, items = read_cherry(review_file)
+        for model, side in zip(BUNDLED_MODELS, ("answer_a", "answer_b")):
+            lines = [json.dumps({"id": item.item_id, "instruction": item.instruction, "input": "",
+                                 "output": getattr(item, side), "category": item.category}, ensure_ascii=False)
+                     for item in items]
+            folder = answers_dir(workspace) / model
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{testset}.jsonl"
+            path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+            written.append(path)
+    return written

@@ -53,12 +53,20 @@ class JudgeRequest:
     pandalm_endpoint: str | None = None  # completions | chat
     out: str | None = None  # folder for judgments.jsonl and summary.json
     paid: bool = False
+    # "files": a and b are answer files; "store": they are model ids in the Answers store, on ``testset``.
+    source: str = "files"
+    decoding_a: str | None = None  # store: which decoding of A's answers (None: the only one)
+    decoding_b: str | None = None
 
     def __post_init__(self) -> None:
         if self.judge not in JUDGE_KINDS:
             raise JudgeRunError(f"unknown judge '{self.judge}'; choose one of {', '.join(JUDGE_KINDS)}")
+        if self.source not in ("files", "store"):
+            raise JudgeRunError(f"answers come from 'files' or 'store', not '{self.source}'")
         if not self.a:
-            raise JudgeRunError("give model A's answers file (A.jsonl)")
+            raise JudgeRunError("give model A's answers file (A.jsonl)" if self.source == "files" else "give model A's id")
+        if self.source == "store" and not (self.testset or self.reference):
+            raise JudgeRunError("comparing stored answers needs --testset NAME (the test set both models answered)")
         if bool(self.b) == bool(self.reference):
             raise JudgeRunError("give model B's answers file or --reference TESTSET (exactly one)")
         if self.concurrency is not None and self.concurrency < 1:
@@ -76,11 +84,15 @@ class JudgeRequest:
 
     @property
     def label_a(self) -> str:
-        return self.model_a or Path(self.a or "A").stem
+        return self.model_a or (self.a or "A" if self.source == "store" else Path(self.a or "A").stem)
 
     @property
     def label_b(self) -> str:
-        return self.model_b or (REFERENCE if self.reference else Path(self.b or "B").stem)
+        if self.model_b:
+            return self.model_b
+        if self.reference:
+            return REFERENCE
+        return self.b or "B" if self.source == "store" else Path(self.b or "B").stem
 
     @property
     def label_testset(self) -> str:
@@ -90,7 +102,20 @@ class JudgeRequest:
         return f"judge {self.label_a} vs {self.label_b} on {self.label_testset} with {self.judge}"
 
 
-def load_pairs(request: JudgeRequest) -> list[Pair]:
+def load_pairs(request: JudgeRequest, store: Store) -> tuple[list[Pair], dict[str, list[str]]]:
+    """The items to judge, and the ids left out because one side has no answer (stored answers only)."""
+    if request.source == "store":
+        from curation.judges.stored import stored_pairs
+
+        try:
+            return stored_pairs(store, request.reference or request.testset or "", request.a or "",
+                                None if request.reference else request.b, request.decoding_a, request.decoding_b)
+        except PairingError as err:
+            raise JudgeRunError(str(err)) from err
+    return _file_pairs(request), {"a": [], "b": []}
+
+
+def _file_pairs(request: JudgeRequest) -> list[Pair]:
     try:
         a = read_answers(Path(request.a or ""))
         if request.reference:
@@ -191,9 +216,13 @@ def run_comparison(
     """Judge every item in both orders (skipping stored reviews); returns the summary (and writes ``out``)."""
     started = time.monotonic()
     log = log or (lambda message, level="info": None)
-    pairs = load_pairs(request)
+    pairs, missing = load_pairs(request, store)
     judge = build_judge(request, settings)
     run = open_run(request, judge, pairs, store, job_id, created_by)
+    for side, ids in missing.items():
+        if ids:
+            log(f"{len(ids)} items have no answer from model {side.upper()} and are not judged "
+                f"(first: {', '.join(ids[:3])})", "warning")
     finished = store.judgments.finished(run.id)
     todo = [(i, pair, order) for i, pair in enumerate(pairs) for order in ORDERS if (pair.item_id, order) not in finished]
     total = 2 * len(pairs)
@@ -204,6 +233,7 @@ def run_comparison(
     summary = {
         **run_details(run),
         **summarize(rows, ORDERS, settings.judge.bootstrap_samples),
+        "missing": {"a": len(missing["a"]), "b": len(missing["b"]), "ids": (missing["a"] + missing["b"])[:20]},
         "calls": asdict(client.stats),
         "seconds": round(time.monotonic() - started, 3),
     }
@@ -336,7 +366,7 @@ class JudgeCost:
 
 def estimate_cost(request: JudgeRequest, settings: Settings, store: Store) -> JudgeCost:
     """Calls, tokens and the most the run can cost; finished reviews and logged calls are free."""
-    pairs = load_pairs(request)
+    pairs, _ = load_pairs(request, store)
     judge = build_judge(request, settings)
     key = run_key(judge, pairs, request.label_a, request.label_b, request.label_testset)
     existing = next((run for run in store.judgments.runs() if run.key == key), None)

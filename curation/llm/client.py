@@ -43,8 +43,8 @@ from curation.llm.retry import (
     short,
     unreachable,
 )
-from curation.raters.writer import BatchWriter
 from curation.store import CallRow, Store
+from curation.store.writer import BatchWriter
 
 __all__ = [
     "FATAL_STATUS",
@@ -434,7 +434,9 @@ class LLMClient:
             return await self._send(client, request)
 
         options = self.options
-        policy = retrying(options.max_retries, options.timeout_s, options.backoff_base_s, options.backoff_max_s, self._rng)
+        policy = retrying(
+            options.max_retries, options.timeout_s, options.backoff_base_s, options.backoff_max_s, self._rng
+        )
         try:
             text, prompt_tokens, completion_tokens = await policy(attempt)
         except Exception as error:  # noqa: BLE001 -- every failure becomes this request's error result

@@ -28,9 +28,9 @@ from curation.progress import ProgressFn
 from curation.raters.base import Rater, RatingResult
 from curation.raters.llm import LLMOptions, LLMRater, estimate_prompt_tokens, price_per_million
 from curation.raters.prompt import check_dimension
-from curation.raters.writer import BatchWriter
 from curation.records import Record
 from curation.store import Store
+from curation.store.writer import BatchWriter
 from curation.studio_auth import Person, require
 
 LogFn = Callable[[str, str], None]

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ from curation.progress import ProgressFn
 from curation.records import Record
 from curation.select.methods import SelectionError, apply_overrides, method_params, run_method
 from curation.store.datasets import content_hash
+
+if TYPE_CHECKING:
+    from curation.studio_auth import Person
 
 MANIFEST_FORMAT = "curation-selection/1"
 FORMAT_BY_SUFFIX = {".json": "alpaca", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".csv": "csv"}
@@ -269,6 +272,43 @@ def export_selection(
     manifest_path = manifest_path_for(out)
     manifest_path.write_text(json.dumps(_plain(written), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return Exported(out, manifest_path, count)
+
+
+EXPORTS = "exports"
+
+
+class UnsafeExportPath(SelectionError):
+    """An export file name that would land outside the workspace's export folder."""
+
+
+def export_path(workspace: Path, file_name: str) -> Path:
+    """``<workspace>/exports/<file_name>``, refusing any name that resolves outside that folder."""
+    folder = (Path(workspace) / EXPORTS).resolve()
+    target = (folder / file_name).resolve()
+    if not file_name or target.parent != folder:
+        raise UnsafeExportPath(
+            f"the export name {file_name!r} leads outside the workspace's export folder; use a plain file name"
+        )
+    return target
+
+
+def export_to_workspace(
+    workspace: Path,
+    person: Person | None,
+    records: Sequence[Record],
+    selection: pd.DataFrame,
+    file_name: str,
+    manifest: Mapping[str, Any],
+    fmt: str | None = None,
+    include_dropped: bool = False,
+) -> Exported:
+    """What the studio's export does: checks the person may export, writes inside ``<workspace>/exports``."""
+    from curation.studio_auth import require
+
+    someone = require(person, "export", "export a selection")
+    out = export_path(workspace, file_name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return export_selection(records, selection, out, {**manifest, "exported_by": someone.name}, fmt, include_dropped)
 
 
 def manifest_path_for(out: Path) -> Path:

@@ -67,7 +67,10 @@ def threshold_counts(scores: np.ndarray, tau: float, bins: np.ndarray | int = 40
     scores = np.asarray(scores, np.float64)
     scored = scores[~np.isnan(scores)]
     kept = int(np.count_nonzero(threshold_keep(scores, tau)))
-    counts, edges = np.histogram(scored, bins=bins)
+    span = None
+    if isinstance(bins, int) and len(scored) and float(scored.max() - scored.min()) < 1e-9:
+        span = (float(scored.min()) - 0.5, float(scored.max()) + 0.5)  # all (nearly) equal: numpy cannot split them
+    counts, edges = np.histogram(scored, bins=bins, range=span)
     return {
         "kept": kept,
         "dropped": int(len(scores) - kept),

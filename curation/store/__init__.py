@@ -1,4 +1,4 @@
-"""The store: every dataset, rating, flag, override and job, in SQLite (default) or PostgreSQL.
+"""The store: every dataset, rating, flag, override, job and answer, in SQLite (default) or PostgreSQL.
 
 Entry point: :class:`Store`, opened from the settings. Each concept has its own repository attribute
 (``store.datasets``, ``store.ratings`` ...), so a caller reads like what it does.
@@ -7,8 +7,9 @@ Entry point: :class:`Store`, opened from the settings. Each concept has its own 
 from __future__ import annotations
 
 from curation.config import Settings
+from curation.store.answers import AnswerRow, Answers, AnswerSet
 from curation.store.calls import CallRow, Calls
-from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, NotFound
+from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, InvalidName, NotFound
 from curation.store.db import Database
 from curation.store.flags import FlagRow, Flags
 from curation.store.judgments import JudgmentRow, Judgments, RunInfo, RunSpec
@@ -16,6 +17,7 @@ from curation.store.models import ModelInfo, Models
 from curation.store.overrides import Decision, Overrides
 from curation.store.ratings import RaterSummary, RatingRow, Ratings
 from curation.store.schema import utcnow
+from curation.store.schema_security import SetupToken, SignInFailure  # noqa: F401 (their tables)
 from curation.store.selections import SelectionInfo, Selections
 from curation.store.studies import Studies
 from curation.store.testsets import TestSetInfo, TestSets
@@ -24,10 +26,13 @@ from curation.store.users import Account, Users
 __all__ = [
     "Account",
     "AlreadyExists",
+    "AnswerRow",
+    "AnswerSet",
     "CallRow",
     "DatasetInfo",
     "Decision",
     "FlagRow",
+    "InvalidName",
     "JudgmentRow",
     "ModelInfo",
     "NotFound",
@@ -56,6 +61,7 @@ class Store:
         self.models = Models(self.db)
         self.judgments = Judgments(self.db)
         self.studies = Studies(self.db)
+        self.answers = Answers(self.db)
 
     @classmethod
     def open(cls, settings: Settings) -> Store:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,30 @@ class NotFound(LookupError):
 
 class AlreadyExists(ValueError):
     pass
+
+
+class InvalidName(ValueError):
+    """A dataset name that is empty, too long or holds characters a file or URL name must not have."""
+
+
+NAME_MAX_CHARS = 64
+# Names become file names (exports) and URL parts: letters, digits, dot, dash, underscore; no leading
+# dot or dash, so no "..", no hidden file, no option-like name.
+_SAFE_NAME = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9._-]{{0,{NAME_MAX_CHARS - 1}}}")
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a valid dataset name; otherwise :class:`InvalidName` saying what to change."""
+    if not name or not name.strip():
+        raise InvalidName("a dataset needs a name; use letters, digits, '.', '-' or '_'")
+    if len(name) > NAME_MAX_CHARS:
+        raise InvalidName(f"the dataset name has {len(name)} characters; use at most {NAME_MAX_CHARS}")
+    if not _SAFE_NAME.fullmatch(name):
+        raise InvalidName(
+            f"the dataset name {name!r} may hold only letters, digits, '.', '-' and '_', and must not start with "
+            "'.' or '-'; choose another"
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -58,12 +83,16 @@ class Datasets:
         replace: bool = False,
         meta: dict[str, Any] | None = None,
     ) -> DatasetInfo:
-        """Store a dataset and its rejected rows in one transaction: all of it or nothing."""
+        """Store a dataset and its rejected rows in one transaction: all of it or nothing.
+
+        Names are unique ignoring case (exports are files, and some file systems ignore case).
+        """
+        check_name(name)
         with self.db.session() as session:
-            existing = session.scalar(select(Dataset).where(Dataset.name == name))
+            existing = session.scalar(select(Dataset).where(func.lower(Dataset.name) == name.lower()))
             if existing is not None:
-                if not replace:
-                    raise AlreadyExists(f"a dataset named '{name}' exists; choose another name or replace it")
+                if not replace or existing.name != name:
+                    raise AlreadyExists(f"a dataset named '{existing.name}' exists; choose another name or replace it")
                 session.delete(existing)
                 session.flush()
             dataset = Dataset(

@@ -103,7 +103,7 @@ class Judgments:
         with self.db.session() as session:
             run = session.get(JudgeRun, run_id)
             if run is None:
-                raise NotFound(f"no judge run #{run_id}; `python -m curation judge --list` shows the runs")
+                raise NotFound(f"no judge run #{run_id}; `python -m curation judge --runs` lists the runs")
             return _info(run)
 
     def runs(self) -> list[RunInfo]:

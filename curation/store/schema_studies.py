@@ -1,8 +1,9 @@
 """Tables of the human study (blind A/B votes): studies, their items, votes and reservations.
 
-``study_items.votes`` and ``study_items.held`` are counters kept in step with ``study_votes`` and
-``study_reservations`` inside the same transactions: the queue filters on ``votes + held < target``
-without counting rows, and a locked item row is the unit two voters compete for.
+``study_items.votes`` and ``study_items.taken`` are counters kept in step with ``study_votes`` and
+``study_reservations`` inside the same transactions: ``taken`` = counted votes + live first-time
+reservations, so the queue reads ``taken < target`` from an index (study, taken, position) without
+counting rows, and a locked item row is the unit two voters compete for.
 """
 
 from __future__ import annotations
@@ -46,10 +47,10 @@ class StudyItem(Base):
     model_answer: Mapped[str] = mapped_column(Text)
     baseline_answer: Mapped[str] = mapped_column(Text)
     votes: Mapped[int] = mapped_column(Integer, default=0)  # counted votes (not skips, not repeats)
-    held: Mapped[int] = mapped_column(Integer, default=0)  # live first-time reservations
+    taken: Mapped[int] = mapped_column(Integer, default=0)  # votes + live first-time reservations
     __table_args__ = (
         UniqueConstraint("study_id", "item_key", name="uq_study_items_key"),
-        Index("ix_study_items_queue", "study_id", "votes", "held"),
+        Index("ix_study_items_queue", "study_id", "taken", "position"),
     )
 
 

@@ -1,8 +1,8 @@
 """The human study's storage: studies, items, the voters' queue (reservations with a lease) and votes.
 
 The queue is the part many voters hit at once. Invariant, kept inside every transaction:
-``item.votes + item.held <= study.votes_per_item`` where ``votes`` counts first-time votes and ``held``
-counts live first-time reservations. Allocation locks one candidate item row and bumps ``held``:
+``item.taken <= study.votes_per_item`` where ``taken`` = counted first-time votes (``item.votes``) + live
+first-time reservations. Allocation locks one candidate item row and bumps ``taken``:
 PostgreSQL picks it with ``FOR UPDATE SKIP LOCKED`` (voters never wait for each other's item), SQLite
 runs the whole allocation in one ``BEGIN IMMEDIATE`` write transaction. Lock order is always the
 voter's own reservation row first, then items, so transactions do not deadlock; a conflict that still
@@ -32,6 +32,7 @@ ITEMS = StudyItem.__table__
 VOTES = StudyVote.__table__
 RESERVATIONS = StudyReservation.__table__
 CHOICES = ("A", "B", "neither", "skip")
+RELEASE_EVERY_S = 5.0  # how often a process looks for abandoned reservations (and whenever the queue is empty)
 T = TypeVar("T")
 
 
@@ -122,6 +123,7 @@ def verdict_for(choice: str, model_shown_as: str) -> str:
 class Studies:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._released_at: dict[int, float] = {}
 
     # ------------------------------------------------------------------------------------------------
     # Creating and reading studies
@@ -139,7 +141,7 @@ class Studies:
                           created_by=created_by, meta=meta or {})
             session.add(study)
             session.flush()
-            rows = [{"study_id": study.id, "position": i, "votes": 0, "held": 0, **item.__dict__}
+            rows = [{"study_id": study.id, "position": i, "votes": 0, "taken": 0, **item.__dict__}
                     for i, item in enumerate(items)]
             self.db.bulk_insert(session, StudyItem, rows)
             study_id = study.id
@@ -170,13 +172,15 @@ class Studies:
         unknown = set(changes) - allowed
         if unknown:
             raise StudyError(f"cannot change {sorted(unknown)}; only {sorted(allowed)}")
-        with self._write() as conn:
-            info = self.get(study_id)
-            if info.started:
-                raise StudyError(f"study '{info.name}' is frozen: voting has started; create a new study instead")
-            if "voters" in changes:
-                changes["voters"] = sorted(set(changes["voters"] or []))
-            conn.execute(update(STUDIES).where(STUDIES.c.id == study_id).values(**changes))
+        if "voters" in changes:
+            changes["voters"] = sorted(set(changes["voters"] or []))
+        info = self.get(study_id)
+        # One conditional statement: no vote and no reservation may exist when the settings change.
+        untouched = and_(~exists().where(VOTES.c.study_id == study_id), ~exists().where(RESERVATIONS.c.study_id == study_id))
+        with self.db.engine.connect() as conn, self._write(conn):
+            changed = conn.execute(update(STUDIES).where(STUDIES.c.id == study_id, untouched).values(**changes)).rowcount
+        if not changed:
+            raise StudyError(f"study '{info.name}' is frozen: voting has started; create a new study instead")
         return self.get(study_id)
 
     # ------------------------------------------------------------------------------------------------
@@ -186,34 +190,52 @@ class Studies:
         """The voter's current item: the one they hold, else a fresh one (fewest votes first), else None.
 
         With probability ``repeat_share`` (and never right after the same item) it is instead one the
-        voter already answered, shown again unmarked to measure their self-consistency.
+        voter already answered, shown again unmarked to measure their self-consistency. Abandoned
+        reservations are released every few seconds, and whenever the queue looks empty.
         """
-        rng = rng or random.Random()
-        self.release_expired(study.id)
-        return self._retry(lambda: self._next_once(study, voter, rng))
+        with self.db.engine.connect() as conn:
+            return self._next(conn, study, voter, rng or random.Random())
 
-    def _next_once(self, study: StudyInfo, voter: str, rng: random.Random) -> Assignment | None:
+    def submit_and_next(self, study: StudyInfo, voter: str, shown: Assignment, choice: str, comment: str = "",
+                        rng: random.Random | None = None) -> tuple[VoteReceipt, Assignment | None]:
+        """:meth:`submit` and :meth:`next_for` in one transaction (what a voter's click does)."""
+        if choice not in CHOICES:
+            raise StudyError(f"choice must be one of {CHOICES}, got {choice!r}")
+        rng = rng or random.Random()
+        with self.db.engine.connect() as conn:
+            self._release_when_due(conn, study.id)
+
+            def attempt() -> tuple[VoteReceipt, Assignment | None]:
+                with self._write(conn):
+                    return _record(conn, study, voter, shown, choice, comment), _allocate(conn, study, voter, rng)
+
+            receipt, found = self._retry(attempt)
+            if found is None and self.release_expired(study.id, conn):
+                found = self._retry(lambda: self._next_once(conn, study, voter, rng))
+            return receipt, found
+
+    def _next(self, conn: Connection, study: StudyInfo, voter: str, rng: random.Random) -> Assignment | None:
+        self._release_when_due(conn, study.id)
+        found = self._retry(lambda: self._next_once(conn, study, voter, rng))
+        if found is None and self.release_expired(study.id, conn):
+            found = self._retry(lambda: self._next_once(conn, study, voter, rng))
+        return found
+
+    def _release_when_due(self, conn: Connection, study_id: int) -> None:
+        if time.monotonic() - self._released_at.get(study_id, 0.0) > RELEASE_EVERY_S:
+            self.release_expired(study_id, conn)
+
+    def _next_once(self, conn: Connection, study: StudyInfo, voter: str, rng: random.Random) -> Assignment | None:
         now = utcnow()
-        with self._write() as conn:
+        with self._write(conn):
             held = _own_reservation(conn, study.id, voter)
             if held is not None and held.expires_at > now:
                 expires = now + timedelta(seconds=study.lease_s)
                 conn.execute(update(RESERVATIONS).where(_reservation_of(study.id, voter)).values(expires_at=expires))
-                return _assignment(conn, held, expires)
+                return _assignment(held, _item_texts(conn, held.item_id), expires)
             if held is not None:
                 _drop_reservation(conn, held)
-            choice = _pick_repeat(conn, study, voter, rng) if rng.random() < study.repeat_share else None
-            fresh = _pick_fresh(conn, study, voter)
-            if fresh is None:
-                return None
-            item_id, is_repeat = (choice, True) if choice is not None else (fresh, False)
-            if not is_repeat:
-                conn.execute(update(ITEMS).where(ITEMS.c.id == item_id).values(held=ITEMS.c.held + 1))
-            row = {"study_id": study.id, "voter": voter, "item_id": item_id, "is_repeat": is_repeat,
-                   "model_shown_as": rng.choice("AB"), "reserved_at": now,
-                   "expires_at": now + timedelta(seconds=study.lease_s)}
-            conn.execute(insert(RESERVATIONS).values(**row))
-            return _assignment(conn, _Reservation(**row), row["expires_at"])
+            return _allocate(conn, study, voter, rng)
 
     def submit(self, study: StudyInfo, voter: str, shown: Assignment, choice: str, comment: str = "") -> VoteReceipt:
         """Store the voter's answer on ``shown`` (choice A, B, neither or skip) and free their reservation.
@@ -223,61 +245,38 @@ class Studies:
         """
         if choice not in CHOICES:
             raise StudyError(f"choice must be one of {CHOICES}, got {choice!r}")
-        return self._retry(lambda: self._submit_once(study, voter, shown, choice, comment))
-
-    def _submit_once(self, study: StudyInfo, voter: str, shown: Assignment, choice: str, comment: str) -> VoteReceipt:
-        with self._write() as conn:
-            held = _own_reservation(conn, study.id, voter)
-            if held is not None and held.item_id != shown.item_id:
-                held_same = False
-            else:
-                held_same = held is not None
-            is_repeat = held.is_repeat if held_same and held else shown.is_repeat
-            side = held.model_shown_as if held_same and held else shown.model_shown_as
-            stored = conn.execute(select(VOTES).where(
-                VOTES.c.item_id == shown.item_id, VOTES.c.voter == voter, VOTES.c.is_repeat == is_repeat)).mappings().first()
-            if stored is not None:
-                if held_same and held:
-                    _drop_reservation(conn, held)
-                return VoteReceipt(stored["id"], stored["item_id"], voter, stored["choice"], stored["verdict"], True)
-            if held_same and held:
-                conn.execute(delete(RESERVATIONS).where(_reservation_of(study.id, voter)))
-                release = 0 if is_repeat else 1
-            else:
-                release = 0
-                if not is_repeat:
-                    _claim_lost_item(conn, study, shown.item_id)
-            counted = 0 if (is_repeat or choice == "skip") else 1
-            if counted or release:
-                conn.execute(update(ITEMS).where(ITEMS.c.id == shown.item_id).values(
-                    votes=ITEMS.c.votes + counted, held=ITEMS.c.held - release))
-            verdict = verdict_for(choice, side)
-            vote_id = conn.execute(insert(VOTES).values(
-                study_id=study.id, item_id=shown.item_id, voter=voter, choice=choice, model_shown_as=side,
-                verdict=verdict, is_repeat=is_repeat, comment=comment, shown_at=shown.shown_at,
-                voted_at=utcnow())).inserted_primary_key[0]
-            return VoteReceipt(vote_id, shown.item_id, voter, choice, verdict, False)
-
-    def release_expired(self, study_id: int) -> int:
-        """Return abandoned reservations to the queue; how many were released."""
-        now = utcnow()
         with self.db.engine.connect() as conn:
-            if conn.scalar(select(func.count()).select_from(RESERVATIONS).where(
-                    RESERVATIONS.c.study_id == study_id, RESERVATIONS.c.expires_at <= now)) == 0:
-                return 0  # the common case: a read, no write lock
-        return self._retry(lambda: self._release_once(study_id, now))
 
-    def _release_once(self, study_id: int, now: datetime) -> int:
-        with self._write() as conn:
-            expired = (select(RESERVATIONS.c.study_id, RESERVATIONS.c.voter)
+            def attempt() -> VoteReceipt:
+                with self._write(conn):
+                    return _record(conn, study, voter, shown, choice, comment)
+
+            return self._retry(attempt)
+
+    def release_expired(self, study_id: int, conn: Connection | None = None) -> int:
+        """Return abandoned reservations to the queue; how many were released."""
+        if conn is None:
+            with self.db.engine.connect() as own:
+                return self.release_expired(study_id, own)
+        now = utcnow()
+        self._released_at[study_id] = time.monotonic()
+        waiting = conn.scalar(select(func.count()).select_from(RESERVATIONS).where(
+            RESERVATIONS.c.study_id == study_id, RESERVATIONS.c.expires_at <= now))
+        conn.commit()  # end the read's implicit transaction before the write one
+        if not waiting:
+            return 0  # the common case: a read, no write lock
+        return self._retry(lambda: self._release_once(conn, study_id, now))
+
+    def _release_once(self, conn: Connection, study_id: int, now: datetime) -> int:
+        with self._write(conn):
+            expired = (select(RESERVATIONS.c.voter)
                        .where(RESERVATIONS.c.study_id == study_id, RESERVATIONS.c.expires_at <= now)
                        .with_for_update(skip_locked=True))
-            keys = [tuple(row) for row in conn.execute(expired)]
-            released = 0
-            for item_id in sorted(_delete_reservations(conn, study_id, [voter for _, voter in keys])):
-                conn.execute(update(ITEMS).where(ITEMS.c.id == item_id).values(held=ITEMS.c.held - 1))
-                released += 1
-            return released
+            voters = list(conn.scalars(expired))
+            freed = sorted(_delete_reservations(conn, study_id, voters))
+            for item_id in freed:  # in id order, so two releases never wait on each other crosswise
+                conn.execute(update(ITEMS).where(ITEMS.c.id == item_id).values(taken=ITEMS.c.taken - 1))
+            return len(freed)
 
     # ------------------------------------------------------------------------------------------------
     # Progress and reading votes
@@ -291,7 +290,7 @@ class Studies:
                                                            RESERVATIONS.c.voter == voter,
                                                            ~RESERVATIONS.c.is_repeat).scalar_subquery(), 0)
             to_go = conn.scalar(select(func.count()).select_from(ITEMS).where(
-                ITEMS.c.study_id == study.id, ITEMS.c.votes + ITEMS.c.held - own < study.votes_per_item,
+                ITEMS.c.study_id == study.id, ITEMS.c.taken - own < study.votes_per_item,
                 not_(_voted_by(voter))))
             return int(done or 0), int(to_go or 0)
 
@@ -311,7 +310,7 @@ class Studies:
 
     def items_frame(self, study_id: int, with_text: bool = False) -> pd.DataFrame:
         columns = [ITEMS.c.id.label("item_id"), ITEMS.c.position, ITEMS.c.item_key, ITEMS.c.category, ITEMS.c.testset,
-                   ITEMS.c.votes, ITEMS.c.held]
+                   ITEMS.c.votes, (ITEMS.c.taken - ITEMS.c.votes).label("held")]
         if with_text:
             columns += [ITEMS.c.instruction, ITEMS.c.input, ITEMS.c.model_answer, ITEMS.c.baseline_answer]
         query = select(*columns).where(ITEMS.c.study_id == study_id).order_by(ITEMS.c.position)
@@ -328,9 +327,9 @@ class Studies:
     # Transactions
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """One write transaction; on SQLite it takes the write lock first (BEGIN IMMEDIATE)."""
-        with self.db.engine.connect() as conn, conn.begin():
+    def _write(self, conn: Connection) -> Iterator[Connection]:
+        """One write transaction on ``conn``; on SQLite it takes the write lock first (BEGIN IMMEDIATE)."""
+        with conn.begin():
             if self.db.dialect == "sqlite":  # pysqlite would only begin (deferred) at the first write
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield conn
@@ -383,7 +382,7 @@ def _own_reservation(conn: Connection, study_id: int, voter: str) -> _Reservatio
 def _drop_reservation(conn: Connection, held: _Reservation) -> None:
     conn.execute(delete(RESERVATIONS).where(_reservation_of(held.study_id, held.voter)))
     if not held.is_repeat:
-        conn.execute(update(ITEMS).where(ITEMS.c.id == held.item_id).values(held=ITEMS.c.held - 1))
+        conn.execute(update(ITEMS).where(ITEMS.c.id == held.item_id).values(taken=ITEMS.c.taken - 1))
 
 
 def _delete_reservations(conn: Connection, study_id: int, voters: list[str]) -> list[int]:
@@ -399,14 +398,34 @@ def _voted_by(voter: str) -> Any:
     return exists().where(VOTES.c.item_id == ITEMS.c.id, VOTES.c.voter == voter, ~VOTES.c.is_repeat)
 
 
-def _pick_fresh(conn: Connection, study: StudyInfo, voter: str) -> int | None:
-    """A fresh item for the voter with room left, fewest votes first; locked rows are skipped (PostgreSQL)."""
-    query = (select(ITEMS.c.id)
-             .where(ITEMS.c.study_id == study.id, ITEMS.c.votes + ITEMS.c.held < study.votes_per_item,
-                    not_(_voted_by(voter)))
-             .order_by(ITEMS.c.votes + ITEMS.c.held, ITEMS.c.position)
-             .limit(1).with_for_update(skip_locked=True))
-    return conn.scalar(query)
+TEXTS = (ITEMS.c.id, ITEMS.c.instruction, ITEMS.c.input, ITEMS.c.model_answer, ITEMS.c.baseline_answer)
+
+
+def _pick_fresh(conn: Connection, study: StudyInfo, voter: str) -> Any:
+    """A fresh item for the voter with room left, fewest votes first, with its texts; locked rows are skipped.
+
+    On PostgreSQL the row comes locked (FOR UPDATE SKIP LOCKED, rechecked after the lock), so the
+    ``taken`` bump that follows cannot push it over the target; SQLite holds the write lock already.
+    """
+    query = (select(*TEXTS)
+             .where(ITEMS.c.study_id == study.id, ITEMS.c.taken < study.votes_per_item, not_(_voted_by(voter)))
+             .order_by(ITEMS.c.taken, ITEMS.c.position)
+             .limit(1).with_for_update(skip_locked=True, of=ITEMS))
+    return conn.execute(query).first()
+
+
+def _take_fresh(conn: Connection, study: StudyInfo, voter: str) -> Any:
+    """Bump ``taken`` of the fresh item :func:`_pick_fresh` would pick, in one statement; its texts, or None."""
+    pick = (select(ITEMS.c.id)
+            .where(ITEMS.c.study_id == study.id, ITEMS.c.taken < study.votes_per_item, not_(_voted_by(voter)))
+            .order_by(ITEMS.c.taken, ITEMS.c.position)
+            .limit(1).with_for_update(skip_locked=True).scalar_subquery())
+    return conn.execute(update(ITEMS).where(ITEMS.c.id == pick, ITEMS.c.taken < study.votes_per_item)
+                        .values(taken=ITEMS.c.taken + 1).returning(*TEXTS)).first()
+
+
+def _item_texts(conn: Connection, item_id: int) -> Any:
+    return conn.execute(select(*TEXTS).where(ITEMS.c.id == item_id)).one()
 
 
 def _pick_repeat(conn: Connection, study: StudyInfo, voter: str, rng: random.Random) -> int | None:
@@ -421,16 +440,58 @@ def _pick_repeat(conn: Connection, study: StudyInfo, voter: str, rng: random.Ran
 
 def _claim_lost_item(conn: Connection, study: StudyInfo, item_id: int) -> None:
     """A vote whose reservation expired: count it only if the item still has room, else refuse clearly."""
-    room = conn.execute(select(ITEMS.c.votes, ITEMS.c.held).where(ITEMS.c.id == item_id).with_for_update()).one()
-    if room.votes + room.held >= study.votes_per_item:
+    taken = conn.scalar(select(ITEMS.c.taken).where(ITEMS.c.id == item_id).with_for_update())
+    if taken >= study.votes_per_item:
         raise LeaseLost(
             f"your reservation of this item expired (after {study.lease_s:.0f} s) and other voters completed it "
             "meanwhile, so this answer was not counted; here is your next item")
+    conn.execute(update(ITEMS).where(ITEMS.c.id == item_id).values(votes=ITEMS.c.votes + 1, taken=ITEMS.c.taken + 1))
 
 
-def _assignment(conn: Connection, held: _Reservation, expires_at: datetime) -> Assignment:
-    item = conn.execute(select(ITEMS.c.instruction, ITEMS.c.input, ITEMS.c.model_answer, ITEMS.c.baseline_answer)
-                        .where(ITEMS.c.id == held.item_id)).one()
+def _allocate(conn: Connection, study: StudyInfo, voter: str, rng: random.Random) -> Assignment | None:
+    """Reserve a fresh item (or, now and then, a hidden repeat) for a voter who holds none."""
+    now = utcnow()
+    expires = now + timedelta(seconds=study.lease_s)
+    repeat = None
+    if rng.random() < study.repeat_share:
+        if _pick_fresh(conn, study, voter) is None:
+            return None  # nothing left for this voter: no repeats either, they are done
+        repeat = _pick_repeat(conn, study, voter, rng)
+    texts = _item_texts(conn, repeat) if repeat is not None else _take_fresh(conn, study, voter)
+    if texts is None:
+        return None
+    reservation = _Reservation(study.id, voter, texts.id, rng.choice("AB"), repeat is not None, now, expires)
+    conn.execute(insert(RESERVATIONS).values(**reservation.__dict__))
+    return _assignment(reservation, texts, expires)
+
+
+def _record(conn: Connection, study: StudyInfo, voter: str, shown: Assignment, choice: str, comment: str) -> VoteReceipt:
+    """Store one answer and free the voter's reservation, inside the caller's transaction."""
+    mine = conn.execute(delete(RESERVATIONS).where(_reservation_of(study.id, voter)).returning(
+        RESERVATIONS.c.item_id, RESERVATIONS.c.model_shown_as, RESERVATIONS.c.is_repeat)).first()
+    if mine is not None and mine.item_id == shown.item_id:  # the usual case: the item they hold
+        is_repeat, side = bool(mine.is_repeat), mine.model_shown_as
+        if not is_repeat:  # a counted vote keeps its slot; a skip gives it back
+            change = {"votes": ITEMS.c.votes + 1} if choice != "skip" else {"taken": ITEMS.c.taken - 1}
+            conn.execute(update(ITEMS).where(ITEMS.c.id == shown.item_id).values(**change))
+    else:  # a retry of a stored vote, a reservation that expired, or an answer from an older tab
+        if mine is not None and not mine.is_repeat:  # the other item they held goes back to the queue
+            conn.execute(update(ITEMS).where(ITEMS.c.id == mine.item_id).values(taken=ITEMS.c.taken - 1))
+        is_repeat, side = shown.is_repeat, shown.model_shown_as
+        stored = conn.execute(select(VOTES.c.id, VOTES.c.choice, VOTES.c.verdict).where(
+            VOTES.c.item_id == shown.item_id, VOTES.c.voter == voter, VOTES.c.is_repeat == is_repeat)).first()
+        if stored is not None:
+            return VoteReceipt(stored.id, shown.item_id, voter, stored.choice, stored.verdict, True)
+        if not is_repeat and choice != "skip":
+            _claim_lost_item(conn, study, shown.item_id)
+    verdict = verdict_for(choice, side)
+    vote_id = conn.execute(insert(VOTES).values(
+        study_id=study.id, item_id=shown.item_id, voter=voter, choice=choice, model_shown_as=side, verdict=verdict,
+        is_repeat=is_repeat, comment=comment, shown_at=shown.shown_at, voted_at=utcnow())).inserted_primary_key[0]
+    return VoteReceipt(vote_id, shown.item_id, voter, choice, verdict, False)
+
+
+def _assignment(held: _Reservation, item: Any, expires_at: datetime) -> Assignment:
     a, b = ((item.model_answer, item.baseline_answer) if held.model_shown_as == "A"
             else (item.baseline_answer, item.model_answer))
     return Assignment(held.study_id, held.item_id, item.instruction, item.input, a, b, held.model_shown_as,

@@ -16,7 +16,15 @@ import random
 from curation.store import Store
 from curation.store.studies import Assignment, LeaseLost, StudyError, StudyInfo, VoteReceipt
 from curation.studies.export import export_votes
-from curation.studies.inputs import Answers, Pairing, pair, read_answers, read_judgments
+from curation.studies.inputs import (
+    Answers,
+    Pairing,
+    answers_in_store,
+    answers_in_workspace,
+    pair,
+    read_answers,
+    read_judgments,
+)
 from curation.studies.results import StudyResults, results
 from curation.studio_auth import Forbidden, Person, require
 
@@ -29,6 +37,8 @@ __all__ = [
     "StudyInfo",
     "StudyResults",
     "VoteReceipt",
+    "answers_in_store",
+    "answers_in_workspace",
     "create_study",
     "export_votes",
     "next_item",

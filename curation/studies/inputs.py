@@ -1,6 +1,7 @@
 """What a study is made from: two models' answers (JSONL files), and LLM judges' verdicts to compare with.
 
-An answers file has one JSON object per line: ``id``, ``instruction``, ``input``, ``output`` and
+Answers come from the Answers store (``store.answers``: generated or imported, with the test set's
+questions), from the workspace's answer files, or from a file. An answers file has one JSON object per line: ``id``, ``instruction``, ``input``, ``output`` and
 optionally ``category`` and ``testset``. A judgments file has ``id`` and ``verdict`` (from the study
 model's side: win/tie/lose, or A/B/tie with A the study model), optionally ``judge``.
 Every bad line is an error naming the file, the line and what to do: nothing is dropped silently.
@@ -14,6 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curation.answers.items import answer_items
+from curation.judges.answer_files import answer_sets
+from curation.judges.pairs import PairingError
+from curation.judges.pairs import read_answers as read_answer_file
+from curation.store import Store
+from curation.store.answers import AnswerSet
 from curation.store.studies import ItemRow, StudyError
 
 JUDGE_VERDICTS = {"win": "win", "tie": "tie", "lose": "lose", "a": "win", "b": "lose", "neither": "tie"}
@@ -77,6 +84,66 @@ def read_answers(path: Path, model: str | None = None) -> Answers:
     if not by_id:
         raise StudyError(f"{path}: no answers in the file; give one JSON object per line")
     return Answers(model or Path(path).stem, by_id)
+
+
+def answers_in_workspace(workspace: Path, model: str, testsets: list[str] | None = None) -> Answers:
+    """A model's answers from the workspace's answer files (``answers/<model>/<testset>.jsonl``, the files
+    the judges compare), on the chosen test sets (all by default); each answer keeps its test set."""
+    files = answer_sets(Path(workspace)).get(model)
+    if not files:
+        raise StudyError(f"no answers of '{model}' in {workspace}/answers; generate or upload them first")
+    by_id: dict[str, Answer] = {}
+    for testset, path in files.items():
+        if testsets and testset not in testsets:
+            continue
+        try:
+            rows = read_answer_file(path)
+        except PairingError as err:
+            raise StudyError(str(err)) from None
+        for row in rows:
+            key = row.id if row.id not in by_id else f"{testset}/{row.id}"
+            by_id[key] = Answer(key, row.instruction, row.input, row.output, row.category or "", testset)
+    if not by_id:
+        raise StudyError(f"'{model}' has no answers on {', '.join(testsets or [])}; its test sets: {', '.join(files)}")
+    return Answers(model, by_id)
+
+
+def answers_in_store(store: Store, model: str, testsets: list[str] | None = None) -> Answers:
+    """A model's answers from the Answers store (``store.answers``), with each test item's question.
+
+    A test set answered under several decodings gives the decoding with the most answers.
+    """
+    sets: dict[str, AnswerSet] = {}
+    for found in store.answers.sets():
+        wanted = found.model_id == model and (not testsets or found.testset in testsets)
+        if wanted and (found.testset not in sets or found.n > sets[found.testset].n):
+            sets[found.testset] = found
+    if not sets:
+        raise StudyError(f"the Answers store holds no answers of '{model}'"
+                         + (f" on {', '.join(testsets)}" if testsets else "") + "; generate or import them first")
+    by_id: dict[str, Answer] = {}
+    for testset, chosen in sorted(sets.items()):
+        questions = {item.item_id: item for item in answer_items(store, [testset])}
+        for row in store.answers.of(model, testset, chosen.decoding_hash):
+            item = questions.get(row.item_id)
+            if item is None:
+                raise StudyError(f"'{model}' answered item '{row.item_id}', which test set '{testset}' does not have")
+            key = row.item_id if row.item_id not in by_id else f"{testset}/{row.item_id}"
+            by_id[key] = Answer(key, item.instruction, item.input, row.output, item.category or "", testset)
+    return Answers(model, by_id)
+
+
+def store_models(store: Store) -> dict[str, list[str]]:
+    """model -> the test sets it has answers on, in the Answers store."""
+    found: dict[str, set[str]] = {}
+    for answer_set in store.answers.sets():
+        found.setdefault(answer_set.model_id, set()).add(answer_set.testset)
+    return {model: sorted(testsets) for model, testsets in sorted(found.items())}
+
+
+def workspace_models(workspace: Path) -> dict[str, list[str]]:
+    """model -> its test sets, for every answer folder of the workspace."""
+    return {model: sorted(files) for model, files in answer_sets(Path(workspace)).items()}
 
 
 def pair(model: Answers, baseline: Answers, testsets: list[str] | None = None, sample: int | None = None,

@@ -3,61 +3,45 @@
 Verdicts are always from the study model's side: ``win``, ``tie`` (the voter chose "Neither") or
 ``lose``. Pure functions on pandas frames; nothing here touches the store.
 
-W/T/L and WS/WR/QS follow METHODS.md §2e. The judges helper is writing the same formulas in
-curation/judges/stats.py; once it lands these should call it (see the study helper's report).
+W/T/L, WS/WR/QS and their bootstrap intervals are the judges' (curation.judges.stats: Tally,
+bootstrap_ci), so humans and LLM judges are scored by one set of formulas (METHODS.md §2e).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from curation.judges.stats import Tally, bootstrap_ci
+
 VERDICTS = ("win", "tie", "lose")
 
 
-@dataclass(frozen=True)
-class WTL:
-    w: int
-    t: int
-    l: int
-
-    @property
-    def n(self) -> int:
-        return self.w + self.t + self.l
-
-
-def count_wtl(verdicts: Iterable[str]) -> WTL:
+def count_wtl(verdicts: Iterable[str]) -> Tally:
+    """W/T/L of item verdicts (win/tie/lose from the study model's side) as the judges count them."""
     listed = list(verdicts)
-    return WTL(listed.count("win"), listed.count("tie"), listed.count("lose"))
+    return Tally(listed.count("win"), listed.count("tie"), listed.count("lose"))
 
 
-def scores(wtl: WTL) -> dict[str, float]:
+def scores(wtl: Tally) -> dict[str, float]:
     """WS = 1 + (W − L)/N, WR = W/N, QS = (W + T)/N (METHODS.md §2e); NaN for an empty set."""
-    if wtl.n == 0:
-        return {"WS": float("nan"), "WR": float("nan"), "QS": float("nan")}
-    return {"WS": 1 + (wtl.w - wtl.l) / wtl.n, "WR": wtl.w / wtl.n, "QS": (wtl.w + wtl.t) / wtl.n}
+    nan = float("nan")
+    return {"WS": nan if wtl.ws is None else wtl.ws, "WR": nan if wtl.wr is None else wtl.wr,
+            "QS": nan if wtl.qs is None else wtl.qs}
 
 
 def bootstrap_scores(verdicts: Iterable[str], n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """WS, WR, QS with a percentile bootstrap interval over items: columns score, value, low, high."""
-    codes = np.array([{"win": 1, "tie": 0, "lose": -1}[v] for v in verdicts])
-    point = scores(count_wtl(_decode(codes)))
-    if len(codes) == 0:
-        return pd.DataFrame([{"score": k, "value": v, "low": v, "high": v} for k, v in point.items()])
-    rng = np.random.default_rng(seed)
-    samples = codes[rng.integers(0, len(codes), size=(n_boot, len(codes)))]
-    wins, losses = (samples == 1).mean(axis=1), (samples == -1).mean(axis=1)
-    draws = {"WS": 1 + wins - losses, "WR": wins, "QS": 1 - losses}
-    tail = (1 - level) / 2 * 100
-    return pd.DataFrame([{"score": k, "value": point[k], "low": float(np.percentile(draws[k], tail)),
-                          "high": float(np.percentile(draws[k], 100 - tail))} for k in ("WS", "WR", "QS")])
-
-
-def _decode(codes: np.ndarray) -> list[str]:
-    return [{1: "win", 0: "tie", -1: "lose"}[int(c)] for c in codes]
+    """WS, WR, QS with the judges' percentile bootstrap interval over items: columns score, value, low, high."""
+    listed = list(verdicts)
+    point = scores(count_wtl(listed))
+    intervals = bootstrap_ci(listed, samples=n_boot, seed=seed, level=level)
+    rows = []
+    for name in ("WS", "WR", "QS"):
+        low, high = intervals[name.lower()] or (point[name], point[name])
+        rows.append({"score": name, "value": point[name], "low": low, "high": high})
+    return pd.DataFrame(rows)
 
 
 def majority(verdicts: Iterable[str]) -> str:

@@ -44,13 +44,13 @@ def upgrade() -> None:
     sa.Column('model_answer', sa.Text(), nullable=False),
     sa.Column('baseline_answer', sa.Text(), nullable=False),
     sa.Column('votes', sa.Integer(), nullable=False),
-    sa.Column('held', sa.Integer(), nullable=False),
+    sa.Column('taken', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['study_id'], ['studies.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('study_id', 'item_key', name='uq_study_items_key')
     )
     with op.batch_alter_table('study_items', schema=None) as batch_op:
-        batch_op.create_index('ix_study_items_queue', ['study_id', 'votes', 'held'], unique=False)
+        batch_op.create_index('ix_study_items_queue', ['study_id', 'taken', 'position'], unique=False)
 
     op.create_table('study_reservations',
     sa.Column('study_id', sa.Integer(), nullable=False),
