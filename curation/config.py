@@ -175,6 +175,37 @@ class JobConfig(Section):
     # (a worker needs a few seconds to import on a loaded machine, hence the margin).
     claim_timeout_s: float = 120.0
     poll_s: float = 1.0
+    # How long a SQLite write waits for the lock. 0 derives it: half of stale_after_s, so a worker stuck
+    # on a lock fails its write before anyone may take its job over. Must be below stale_after_s.
+    sqlite_busy_timeout_s: float = 0.0
+    # Local or test job kinds, kind -> "module:function", added to the entry points "curation.jobs".
+    kinds: dict[str, str] = Field(default_factory=dict)
+    # Jobs of a kind mapped to a resource run at most slots[resource] at a time; the rest wait in line.
+    resources: dict[str, str] = Field(default_factory=lambda: {"train": "train", "generate": "generate"})
+    slots: dict[str, int] = Field(default_factory=lambda: {"train": 1, "generate": 1})
+    # Launching any job needs "run_job"; a kind listed here needs this action too (studio_auth.PERMISSIONS).
+    actions: dict[str, str] = Field(
+        default_factory=lambda: {"train": "train", "generate": "generate", "judge": "judge"}
+    )
+
+    @property
+    def busy_timeout_s(self) -> float:
+        return self.sqlite_busy_timeout_s or self.stale_after_s / 2
+
+    def check(self) -> None:
+        """The lease only fences a stuck worker if it gives up on a lock before it is declared stale."""
+        if self.heartbeat_s >= self.stale_after_s:
+            raise ConfigError(
+                f"jobs.heartbeat_s ({self.heartbeat_s:g}) must be below jobs.stale_after_s ({self.stale_after_s:g})"
+            )
+        if self.busy_timeout_s >= self.stale_after_s:
+            raise ConfigError(
+                f"jobs.sqlite_busy_timeout_s ({self.busy_timeout_s:g}) must be below jobs.stale_after_s "
+                f"({self.stale_after_s:g}); leave it 0 to derive it"
+            )
+        for resource, slots in self.slots.items():
+            if slots < 1:
+                raise ConfigError(f"jobs.slots.{resource} must be a whole number of at least 1, got {slots!r}")
 
 
 class TrainConfig(Section):
@@ -295,6 +326,7 @@ def load_settings(
             raise ConfigError(f"override {item!r} must look like section.key=value")
         set_value(settings, key.strip(), value.strip(), origin="command line")
         settings.overrides.append(item)
+    settings.jobs.check()
     return settings
 
 

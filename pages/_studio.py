@@ -353,8 +353,8 @@ def _map_for(url: str, dataset_id: int, created_at: Any, marker: Any) -> pd.Data
 
 def map_marker(info: DatasetInfo) -> int:
     """The newest finished map job of the dataset: cached map reads key on it, so a new map shows up."""
-    finished = [j.id for j in jobs.all_jobs(store(), settings(), kind="map", limit=50)
-                if j.params.get("dataset") == info.name and j.status == "done"]
+    finished = [j.id for j in jobs.all_jobs(store(), settings(), kind="map", dataset_id=info.id, limit=50)
+                if j.status == "done"]
     return max(finished, default=0)
 
 
@@ -387,8 +387,9 @@ def launch_job(kind: str, params: dict[str, Any], title: str, action: str = "run
         st.warning(reason)
         return None
     try:
-        job_id = jobs.start(store(), settings(), kind, params, title=title, created_by=person().name)  # type: ignore[union-attr]
-    except jobs.JobError as err:
+        dataset_id = jobs.dataset_id_named(store(), params.get("dataset"))
+        job_id = jobs.start(store(), settings(), kind, params, title=title, by=person(), dataset_id=dataset_id)
+    except (jobs.JobError, Forbidden) as err:
         st.error(str(err))
         return None
     st.toast(f"Job {job_id} started: {title}")
@@ -400,7 +401,7 @@ def job_panel(kinds: tuple[str, ...], heading: str = "Jobs", key: str = "jobs") 
 
     @st.fragment(run_every=settings().studio.refresh_s)
     def panel() -> None:
-        listed = [j for j in jobs.all_jobs(store(), settings(), limit=200) if j.kind in kinds]
+        listed = jobs.all_jobs(store(), settings(), kind=kinds, limit=200)
         active = [j for j in listed if j.status in ("queued", "running")]
         _rerun_when_one_ends(active, key)
         st.subheader(heading)
@@ -421,8 +422,9 @@ def job_watch(kinds: tuple[str, ...], dataset: str, key: str) -> None:
 
     @st.fragment(run_every=settings().studio.refresh_s)
     def watch() -> None:
-        active = [j for j in jobs.all_jobs(store(), settings(), limit=50)
-                  if j.kind in kinds and j.params.get("dataset") == dataset and j.status in ("queued", "running")]
+        dataset_id = jobs.dataset_id_named(store(), dataset)
+        active = [] if dataset_id is None else jobs.all_jobs(
+            store(), settings(), kind=kinds, dataset_id=dataset_id, active=True, limit=50)
         _rerun_when_one_ends(active, key)
         for job in active:
             text = f"#{job.id} {job.title} — {job.state}: {job.message}"
@@ -450,7 +452,10 @@ def _active_job(job: jobs.JobInfo, key: str) -> None:
             if reason:
                 st.warning(reason)
             else:
-                jobs.cancel(store(), settings(), job.id)
+                try:
+                    jobs.cancel(store(), settings(), job.id, by=person())
+                except Forbidden as err:
+                    st.warning(str(err))
                 st.rerun(scope="fragment")
 
 
@@ -471,8 +476,8 @@ def _resume_box(finished: list[jobs.JobInfo], key: str) -> None:
         chosen = st.selectbox("Job", [j.id for j in resumable], format_func=lambda i: f"#{i}", key=f"{key}_resume_pick")
         if st.button("Resume", key=f"{key}_resume"):
             try:
-                jobs.resume(store(), settings(), chosen)
-            except jobs.JobError as err:
+                jobs.resume(store(), settings(), chosen, by=person())
+            except (jobs.JobError, Forbidden) as err:
                 st.error(str(err))
             st.rerun(scope="fragment")
 
@@ -496,7 +501,10 @@ def _job_rows(listed: list[jobs.JobInfo]) -> pd.DataFrame:
 
 def running_job(kind: str, dataset: str) -> jobs.JobInfo | None:
     """The queued or running job of ``kind`` on ``dataset``, if any (so a page does not launch a twin)."""
-    for job in jobs.all_jobs(store(), settings(), kind=kind, limit=50):
-        if job.params.get("dataset") == dataset and job.status in ("queued", "running") and not job.stale:
+    dataset_id = jobs.dataset_id_named(store(), dataset)
+    if dataset_id is None:
+        return None
+    for job in jobs.all_jobs(store(), settings(), kind=kind, dataset_id=dataset_id, active=True, limit=50):
+        if not job.stale:
             return job
     return None

@@ -11,10 +11,11 @@ import streamlit as st
 
 from curation import jobs
 from curation.judges import JUDGE_KINDS, report
-from curation.judges.answer_files import add_bundled_answers, answer_sets, save_answer_file
+from curation.judges.answer_files import add_bundled_answers, save_answer_file
 from curation.judges.imports import ReviewImportError, import_bundled_reviews
 from curation.judges.pairs import REFERENCE_TESTSETS, PairingError
 from curation.judges.run import JudgeCost, JudgeRequest, JudgeRunError, estimate_cost, start_judge_job
+from curation.judges.sources import answer_sources, comparison_request
 from curation.studio_auth import Forbidden
 from pages import _studio as studio
 
@@ -33,22 +34,24 @@ settings = studio.settings()
 
 
 def comparison_requests() -> list[JudgeRequest]:
-    sets = answer_sets(settings.workspace)
-    if not sets:
-        st.info("No answer files yet: add one per model and test set below (JSONL with id, instruction, input, "
-                "output, optional category), or import the published reviews to see the charts.")
+    sources = answer_sources(store, settings.workspace)
+    if not sources:
+        st.info("No answers yet: generate them on the Answers page, or add answer files below (JSONL with id, "
+                "instruction, input, output, optional category), or import the published reviews to see the charts.")
         return []
     left, right = st.columns(2)
-    model_a = left.selectbox("Model A", list(sets), key="compare_model_a")
-    others = [m for m in sets if m != model_a] + [REFERENCE]
+    model_a = left.selectbox("Model A", list(sources), key="compare_model_a")
+    kind = next(iter(sources[model_a].values())).kind
+    # Both sides come from the same place (the Answers store, or files), or B is the references.
+    others = [m for m in sources if m != model_a and next(iter(sources[m].values())).kind == kind] + [REFERENCE]
     model_b = right.selectbox("Model B", others, key="compare_model_b")
     if model_b == REFERENCE:
-        testsets = [t for t in sets[model_a] if t in REFERENCE_TESTSETS]
+        testsets = [t for t in sources[model_a] if t in REFERENCE_TESTSETS]
     else:
-        testsets = [t for t in sets[model_a] if t in sets[model_b]]
+        testsets = [t for t in sources[model_a] if t in sources[model_b]]
     if not testsets:
         st.warning("These two have no test set in common (references exist for "
-                   f"{', '.join(REFERENCE_TESTSETS)}); add answer files below.")
+                   f"{', '.join(REFERENCE_TESTSETS)}); generate or add answers first.")
         return []
     chosen_sets = st.multiselect("Test sets", testsets, default=testsets, key="compare_testsets")
     judges = st.multiselect("Judges", list(JUDGE_KINDS), default=[settings.judge.judge], format_func=JUDGE_LABELS.get,
@@ -61,13 +64,10 @@ def comparison_requests() -> list[JudgeRequest]:
     requests = []
     for testset in chosen_sets:
         for judge in judges:
+            other = None if model_b == REFERENCE else sources[model_b][testset]
             try:
-                requests.append(JudgeRequest(
-                    judge=judge, a=str(sets[model_a][testset]),
-                    b=None if model_b == REFERENCE else str(sets[model_b][testset]),
-                    reference=testset if model_b == REFERENCE else None,
-                    model_a=model_a, model_b="reference" if model_b == REFERENCE else model_b, testset=testset,
-                    model=model.strip() or None, base_url=base_url.strip() or None))
+                requests.append(comparison_request(judge, testset, sources[model_a][testset], other,
+                                                   model.strip() or None, base_url.strip() or None))
             except JudgeRunError as err:
                 st.error(str(err))
     return requests
@@ -84,7 +84,8 @@ def cost_box(requests: list[JudgeRequest]) -> JudgeCost | None:
     with st.container(border=True):
         st.markdown("**Before you launch**")
         for request in requests:
-            stamp = tuple(Path(p).stat().st_mtime for p in (request.a, request.b) if p)
+            files = (request.a, request.b) if request.source == "files" else ()
+            stamp = tuple(Path(p).stat().st_mtime for p in files if p) + (store.answers.version(),)
             try:
                 costs.append(cached_cost(request.as_params(), stamp, store.judgments.version()))
             except (JudgeRunError, PairingError, ValueError) as err:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from curation import explore, overrides, select
+from curation import explain, explore, overrides, select
 from curation.raters.run import RateRequest
 from curation.store import NotFound
 from curation.studio_auth import Forbidden
 from pages import _choices as choices
+from pages import _explain
 from pages import _studio as studio
 
 TABLE_ROWS = 500
@@ -42,6 +43,7 @@ def tau_fragment(info, scores: explore.Scores, in_force: dict, label: str, rater
     tau = st.slider(f"Threshold τ on {scores.scale_label}: keep examples scoring at least τ", low, high, step=step,
                     key=key)
     choices.remember_tau(info.name, rater, version, scores.field, tau)
+    iqs_meaning(rater, scores.field, tau)
     keep, drop = select.override_masks(scores.ids, in_force)
     summary = explore.summarize_tau(scores, tau, keep, drop)
     metrics = st.columns(4)
@@ -147,8 +149,26 @@ def example_view(info, record_id: str, summary: explore.TauSummary | None, score
             st.markdown(f"**{title}**")
             st.code(text or "(empty)", language=None, wrap_lines=True)
         machine_verdict(record_id, summary, scores)
+        explanation_panel(info, record)
         ratings_and_flags(info, record_id)
         override_box(info, record_id)
+
+
+def iqs_meaning(rater: str, field: str, tau: float) -> None:
+    """Beside the slider: what this τ lets through on CaR's expert pairs (IQS on 0–5 only)."""
+    if rater == "iqs" and field == "score_0_5":
+        meaning = explain.threshold_meaning(studio.settings().iqs.weights or None, tau)
+        if meaning:
+            st.caption(meaning)
+
+
+def explanation_panel(info, record) -> None:
+    """IQS's why (pages/_explain.py): standing, the sentence that moves the score, a better example to open."""
+    def open_better(record_id: str) -> None:
+        open_example(info.name, record_id)
+        st.rerun()
+
+    _explain.iqs_panel(info, record, open_better, key="explore_explain")
 
 
 def machine_verdict(record_id: str, summary: explore.TauSummary | None, scores: explore.Scores | None) -> None:
@@ -202,8 +222,10 @@ def override_box(info, record_id: str) -> None:
     in_force = history[-1].decision if history and history[-1].decision in choices[:2] else "keep"
     entry = history[-1].entry if history else 0
     with st.form(f"override_{record_id}", clear_on_submit=True):
-        # Keyed by the last entry: after recording, the radio shows the decision now in force.
-        decision = st.radio("Decision", choices, horizontal=True, key=f"override_decision_{record_id}_{entry}",
+        # Keyed by the last entry this session saw: after recording, the radio shows the decision now in force,
+        # but a decision someone else recorded meanwhile does not replace the choice being submitted.
+        shown = st.session_state.get(seen_key, entry)
+        decision = st.radio("Decision", choices, horizontal=True, key=f"override_decision_{record_id}_{shown}",
                             index=choices.index(in_force),
                             captions=["always keep", "always drop", "back to the machine's verdict"])
         reason = st.text_input("Reason (required for keep or drop)", key="override_reason")

@@ -9,6 +9,7 @@ import streamlit as st
 
 from curation import explore, select
 from pages import _choices as remembered
+from pages import _explain
 from pages import _studio as studio
 
 COLOUR_BY = ("score", "cluster", "kept or not", "flag")
@@ -129,8 +130,20 @@ def selection_list(info, aligned: pd.DataFrame, picked: list[int], values, kept)
     st.dataframe(rows.head(SELECTED_ROWS), hide_index=True, key="map_selected")
     target = st.selectbox("Open one in Explore", rows["id"].head(SELECTED_ROWS), key="map_open_pick")
     if st.button("Open in Explore", key="map_open"):
-        st.session_state["explore_open_example"] = {**(st.session_state.get("explore_open_example") or {}), info.name: target}
-        st.switch_page("pages/explore.py")
+        open_in_explore(info, target)
+    explanation_panel(info, target)
+
+
+def open_in_explore(info, record_id: str) -> None:
+    st.session_state["explore_open_example"] = {**(st.session_state.get("explore_open_example") or {}), info.name: record_id}
+    st.switch_page("pages/explore.py")
+
+
+def explanation_panel(info, record_id: str) -> None:
+    """IQS's why for the example picked above (pages/_explain.py); its better neighbour opens in Explore."""
+    if record_id:
+        _explain.iqs_panel(info, store.datasets.example(info.id, record_id), lambda better: open_in_explore(info, better),
+                           key="map_explain")
 
 
 def main() -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from curation import jobs
+from curation import explain, jobs
 from curation.raters.run import CostEstimate, RateError, RateRequest, estimate_request, launch_rule, start_rating
 from curation.studio_auth import Forbidden
 from pages import _studio as studio
 
 RATERS = {"iqs": "IQS — the local quality scorer (CaR), free, runs on this machine",
           "llm": "LLM — an OpenAI-compatible endpoint with the AlpaGasus prompt (0–5 with an explanation)"}
+
+ALPAGASUS_TAU = 4.5  # the τ of `select --method threshold` in AlpaGasus (METHODS.md); Explore starts at the median
 
 studio.page("Rate")
 store = studio.store()
@@ -49,6 +51,7 @@ def cost_box(info, request: RateRequest) -> float | None:
         if request.rater == "iqs":
             st.write(f"IQS scores the {info.n_examples:,} examples on this machine (about 100–200 per second on 2 "
                      "cores) and costs nothing; examples it already scored are skipped.")
+            iqs_meaning()
             return 0.0
         try:
             estimate = cached_estimate(store.url, info.id, info.created_at, studio.ratings_version(), request.as_params())
@@ -57,6 +60,13 @@ def cost_box(info, request: RateRequest) -> float | None:
             return None
         st.text("\n".join(estimate.lines()))
         return estimate.cost_usd_max
+
+
+def iqs_meaning() -> None:
+    """What the default τ means for IQS, measured on CaR's valid pairs (the model folder's meaning.json)."""
+    meaning = explain.threshold_meaning(settings.iqs.weights or None, ALPAGASUS_TAU)
+    if meaning:
+        st.caption(f"Scores come on a 0–5 scale, where AlpaGasus keeps τ = {ALPAGASUS_TAU:g}. {meaning}")
 
 
 def launch(info, request: RateRequest, cost: float | None) -> None:

@@ -121,20 +121,20 @@ def test_the_generate_job_is_cancelled_mid_run_and_resumed(sqlite_store: Store, 
     settings = fast(settings, batch_size=1)
     settings.jobs.heartbeat_s = 0.05
     request = GenerateRequest(model=tiny_model, testsets=["vicuna80"], limit=6, max_new_tokens=64)
-    job_id = jobs.submit(sqlite_store, "generate", request.as_params(), request.title(), created_by="lena")
+    job_id = jobs.submit(sqlite_store, settings, "generate", request.as_params(), request.title(), by=LEAD)
     worker = threading.Thread(target=jobs.run, args=(sqlite_store, settings, job_id))
     worker.start()
     deadline = time.monotonic() + 300
     while len(sqlite_store.answers.answered_ids(tiny_model, "vicuna80", _hash(settings, request))) < 1:
         assert time.monotonic() < deadline and worker.is_alive(), "the job stored no answers"
         time.sleep(0.01)
-    jobs.cancel(sqlite_store, settings, job_id)
+    jobs.cancel(sqlite_store, settings, job_id, by=LEAD)
     worker.join(timeout=300)
     info = jobs.get(sqlite_store, settings, job_id)
     before = sqlite_store.answers.answered_ids(tiny_model, "vicuna80", _hash(settings, request))
     assert info.status == "cancelled" and 1 <= len(before) < 6, (info.status, len(before))
 
-    jobs.resume(sqlite_store, settings, job_id, launch_worker=False)
+    jobs.resume(sqlite_store, settings, job_id, by=LEAD, launch_worker=False)
     info = jobs.run(sqlite_store, settings, job_id)
     assert info.status == "done", info.error
     assert info.result["already_answered"] == len(before)

@@ -115,3 +115,17 @@ def test_the_bundled_answers_can_be_judged(settings):
     assert set(sets) == set(BUNDLED_MODELS) and set(sets["alpaca-7b"]) == {"vicuna80", "wizardlm218"}
     pairs = pair_answers(read_answers(sets[BUNDLED_MODELS[0]]["wizardlm218"]), read_answers(sets["alpaca-7b"]["wizardlm218"]))
     assert len(pairs) == 218 and len({p.category for p in pairs}) == 29
+
+
+def test_stored_answers_are_offered_and_costed(monkeypatch, settings, sqlite_store):
+    from curation.store.answers import AnswerRow
+
+    point_studio_at(monkeypatch, settings, sqlite_store)
+    sqlite_store.answers.save([AnswerRow(m, "vicuna80", str(i), "d1", f"{m} answer {i}", "stop")
+                               for m in ("sft-curated", "sft-full") for i in range(1, 4)])
+    app = studio("compare", person=("lea", "lead"))
+    assert app.selectbox(key="compare_model_a").options[:2] == ["sft-curated", "sft-full"]
+    app.selectbox(key="compare_model_a").set_value("sft-curated").run()
+    app.selectbox(key="compare_model_b").set_value("sft-full").run()
+    assert list(table_with(app, "calls")["calls"]) == [6]
+    assert not app.button(key="compare_launch").disabled

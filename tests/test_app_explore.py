@@ -6,6 +6,7 @@ import pytest
 from studio_helpers import flag_first, point_studio_at, rated_dataset, studio, table_with, toy_records
 
 from curation import jobs
+from curation.studio_auth import Person
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_no_ratings_says_what_to_do_and_offers_the_rating_job(studio_env, settin
     assert len(table_with(app, "instruction")) == 5
     app.button(key="explore_rate_iqs").click().run()
     [job] = jobs.all_jobs(studio_env, settings)
-    jobs.cancel(studio_env, settings, job.id)
+    jobs.cancel(studio_env, settings, job.id, by=Person("ann", "annotator"))
     assert (job.kind, job.params["dataset"], job.created_by) == ("rate", "plain", "ann")
     assert jobs.wait(studio_env, settings, job.id, timeout_s=240).status in ("cancelled", "done")
 

@@ -12,6 +12,7 @@ from curation.cluster import build_map
 from curation.config import load_settings
 from curation.select import make_pool, select_car
 from curation.store import Store
+from curation.studio_auth import Person
 
 N = 18  # below UMAP's minimum: the map is a PCA projection, so this file needs no numba warm-up
 
@@ -53,7 +54,7 @@ def test_without_a_map_the_page_offers_to_compute_it(studio_env):
     assert "No map yet for 'unmapped'" in app.info[0].value
     app.button(key="map_compute").click().run()
     [job] = [j for j in jobs.all_jobs(store, settings, kind="map") if j.params.get("dataset") == "unmapped"]
-    jobs.cancel(store, settings, job.id)
+    jobs.cancel(store, settings, job.id, by=Person("ann", "annotator"))
     assert job.created_by == "ann"
     # The worker it started stops at its next progress report (or never claims the cancelled job).
     assert jobs.wait(store, settings, job.id, timeout_s=240).status in ("cancelled", "done")

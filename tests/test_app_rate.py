@@ -9,7 +9,7 @@ import pytest
 from studio_helpers import point_studio_at, studio, table_with, toy_records
 
 from curation import jobs
-from curation.jobs import JobContext
+from curation.studio_auth import Person
 
 
 @pytest.fixture
@@ -63,9 +63,12 @@ def test_launching_iqs_starts_a_job_carrying_the_person_and_cancel_stops_it(stud
 
 
 def test_the_job_list_shows_progress_and_failures(studio_env, settings):
-    queued = jobs.submit(studio_env, "rate", {"dataset": "tiny", "rater": "iqs"}, title="rate tiny", created_by="ann")
-    JobContext(studio_env, settings, queued).progress(2, 3, "rated 2/3")
-    broken = jobs.submit(studio_env, "rate", {"dataset": "gone", "rater": "iqs"}, title="rate gone", created_by="ann")
+    ann = Person("ann", "annotator")
+    queued = jobs.submit(studio_env, settings, "rate", {"dataset": "tiny", "rater": "iqs"}, title="rate tiny", by=ann)
+    # A worker holding the job (this process, under a lease of its own) reports progress.
+    assert studio_env.jobs.claim(queued, "lease-1", os.getpid(), "here", None, jobs._staleness(settings)) == "claimed"
+    assert studio_env.jobs.progress(queued, "lease-1", 2, 3, "rated 2/3")
+    broken = jobs.submit(studio_env, settings, "rate", {"dataset": "gone", "rater": "iqs"}, title="rate gone", by=ann)
     jobs.run(studio_env, settings, broken)  # fails at once: no such dataset
     app = studio("rate")
     assert [(p.proto.value, p.proto.text) for p in app.get("progress")] == [(66, "2/3 — rated 2/3")]
@@ -73,7 +76,7 @@ def test_the_job_list_shows_progress_and_failures(studio_env, settings):
     assert list(finished["state"]) == ["failed"] and "no dataset 'gone'" in finished["message"][0]
     # Without an account the cancel button explains itself instead of acting.
     app.button(key=f"rate_jobs_cancel_{queued}").click().run()
-    assert jobs.get(studio_env, settings, queued).status == "queued"
+    assert jobs.get(studio_env, settings, queued).status == "running"
     assert "Sign in (sidebar) to cancel jobs." in [w.value for w in app.warning]
 
 
@@ -99,7 +102,7 @@ def test_an_unpriced_model_or_another_endpoint_needs_a_lead_and_the_job_says_pai
     lead.button(key="rate_launch").click().run()
     [job] = jobs.all_jobs(studio_env, settings)
     assert (job.params["paid"], job.params["model"], job.created_by) == (True, "mystery-model", "lea")
-    jobs.cancel(studio_env, settings, job.id)
+    jobs.cancel(studio_env, settings, job.id, by=Person("lea", "lead"))
     assert jobs.wait(studio_env, settings, job.id, timeout_s=120).status in ("cancelled", "failed", "done")
 
 

@@ -13,6 +13,7 @@ from curation import jobs
 from curation.alpaca import render_prompt
 from curation.formats import read_file
 from curation.select import select_records
+from curation.studio_auth import Person
 from training.sft import job as train_jobs
 from training.sft.tiny import build_tiny_model
 
@@ -39,13 +40,11 @@ def chart_of(app):
 def fake_run(store, settings, name: str, losses: list[float], max_steps: int) -> int:
     """A train job whose output folder already holds a metrics log (as a worker would write it)."""
     request = train_jobs.TrainRequest(dataset_id=1, role="dataset", name=name)
-    job_id = jobs.submit(store, "train", {"request": request.__dict__}, title=f"train {name}", created_by="lea")
+    job_id = jobs.submit(store, settings, "train", {"request": request.__dict__}, title=f"train {name}",
+                         by=Person("lea", "lead"))
     out = train_jobs.output_dir(settings, job_id)
     out.mkdir(parents=True)
-    with store.db.session() as session:
-        from curation.store.schema import Job
-
-        session.get(Job, job_id).params = {"request": request.__dict__, "out_dir": str(out)}
+    store.jobs.set_params(job_id, {"request": request.__dict__, "out_dir": str(out)})
     (out / "run.json").write_text(json.dumps({"max_steps": max_steps}))
     rows = [{"step": i + 1, "loss": loss, "tokens_seen": 100 * (i + 1), "eta_s": 90.0 * (max_steps - i - 1)}
             for i, loss in enumerate(losses)]

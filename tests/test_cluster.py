@@ -22,6 +22,9 @@ from curation.cluster import (
 from curation.config import ClusterConfig, Settings
 from curation.records import Record
 from curation.store import Store
+from curation.studio_auth import Person
+
+LEAD = Person("lead", "lead")  # jobs are launched by someone allowed to
 
 TOPICS = {
     "python": ["Write a Python function to sort a list", "Fix this Python loop", "Explain Python decorators"],
@@ -144,9 +147,9 @@ def test_the_map_is_built_once_then_read_from_the_cache(settings: Settings, monk
 def test_the_map_job_computes_a_datasets_map_that_the_map_page_reads(store: Store, settings: Settings) -> None:
     info = store.datasets.create("topics", topic_records(), created_by="tests")
     assert dataset_map(store, settings, "topics") is None
-    embedded = jobs.run(store, settings, jobs.submit(store, "embed", {"dataset": "topics"}))
+    embedded = jobs.run(store, settings, jobs.submit(store, settings, "embed", {"dataset": "topics"}, by=LEAD))
     assert embedded.status == "done" and embedded.result["n"] == 24 and embedded.result["dimension"] == 384
-    mapped = jobs.run(store, settings, jobs.submit(store, "map", {"dataset": info.id}))
+    mapped = jobs.run(store, settings, jobs.submit(store, settings, "map", {"dataset": info.id}, by=LEAD))
     assert mapped.status == "done", mapped.error
     assert (mapped.result["n"], mapped.result["k"], mapped.done, mapped.total) == (24, 3, mapped.total, mapped.total)
     frame = dataset_map(store, settings, "topics")

@@ -26,6 +26,9 @@ from curation.flags.repetition import RepetitionRule
 from curation.flags.truncation import TruncationRule
 from curation.records import Record
 from curation.store import FlagRow, Store
+from curation.studio_auth import Person
+
+LEAD = Person("lead", "lead")  # jobs are launched by someone allowed to
 
 
 def rec(instruction: str, output: str, input: str = "", category: str | None = None) -> Record:
@@ -534,7 +537,9 @@ def test_flag_dataset_stores_the_hits_and_replaces_them_on_rerun(store: Store, s
 
 def test_the_flags_job_flags_a_dataset_and_reports_the_counts(store: Store, settings: Settings) -> None:
     info = store.datasets.create("pool", POOL_LIKE)
-    job_id = jobs.submit(store, "flags", {"dataset": "pool", "with_embeddings": False, "rules": ["placeholder", "echo"]})
+    job_id = jobs.submit(
+        store, settings, "flags", {"dataset": "pool", "with_embeddings": False, "rules": ["placeholder", "echo"]}, by=LEAD
+    )
     finished = jobs.run(store, settings, job_id)
     assert finished.status == "done"
     assert finished.result == {"dataset": "pool", "counts": {"placeholder": 1, "echo": 1}}
@@ -542,7 +547,7 @@ def test_the_flags_job_flags_a_dataset_and_reports_the_counts(store: Store, sett
 
 
 def test_a_flags_job_without_a_dataset_fails_with_a_clear_error(sqlite_store: Store, settings: Settings) -> None:
-    job_id = jobs.submit(sqlite_store, "flags", {})
+    job_id = jobs.submit(sqlite_store, settings, "flags", {}, by=LEAD)
     finished = jobs.run(sqlite_store, settings, job_id)
     assert finished.status == "failed"
     assert "needs the parameter 'dataset'" in (finished.error or "")

@@ -63,8 +63,10 @@ def test_a_lead_launches_a_judge_run_and_sees_the_category_chart(prepared, judge
     page.get_by_role("button", name="Judge 1 comparison").click()
 
     # The results fragment polls the store: the per-category chart appears once verdicts are in.
-    chart_title = page.get_by_text("curated vs full per category — vicuna80")
+    # (.first: while the fragment reruns, the old chart can still be in the page beside the new one)
+    chart_title = page.get_by_text("curated vs full per category — vicuna80").first
     chart_title.wait_for(timeout=180_000)
+    settle(page)
     for category in CATEGORIES:
         page.locator(".js-plotly-plot").get_by_text(category, exact=True).first.wait_for()
     shot(page, "judge-02-category-chart", chart_title)

@@ -228,11 +228,11 @@ def test_a_cancelled_judge_job_resumes_without_asking_stored_reviews_again(tmp_p
         while not sqlite_store.judgments.runs() or len(sqlite_store.judgments.rows(sqlite_store.judgments.runs()[0].id)) < 8:
             assert time.monotonic() < deadline, "no judgment was stored in time"
             time.sleep(0.2)
-        jobs.cancel(sqlite_store, fast, job_id)
+        jobs.cancel(sqlite_store, fast, job_id, by=LEAD)
         assert jobs.wait(sqlite_store, fast, job_id, timeout_s=120).status == "cancelled"
         stored_before = len(sqlite_store.judgments.rows(sqlite_store.judgments.runs()[0].id))
         assert stored_before < 40
-        jobs.resume(sqlite_store, fast, job_id)
+        jobs.resume(sqlite_store, fast, job_id, by=LEAD)
         info = jobs.wait(sqlite_store, fast, job_id, timeout_s=120)
         assert info.status == "done" and info.result["win"] == 20
         asked = [hit.key for hit in slow.hits]

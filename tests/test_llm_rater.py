@@ -36,6 +36,9 @@ from curation.raters.run import RateRequest, estimate_cost, rate
 from curation.records import Record
 from curation.store import Store, utcnow
 from curation.store.schema import Job, LLMCall, Rating
+from curation.studio_auth import Person
+
+LEAD = Person("lead", "lead")  # jobs are launched by someone allowed to
 
 MODEL = "fault-model"
 
@@ -350,7 +353,7 @@ def test_a_worker_killed_mid_job_resumes_without_repeating_a_completed_call(
             base_url=slow.base_url,
             concurrency=4,
         )
-        job_id = jobs.start(store, fast, "rate", request.as_params(), title=request.title())
+        job_id = jobs.start(store, fast, "rate", request.as_params(), title=request.title(), by=LEAD)
         _wait_for(lambda: len(call_rows(store)) >= 15, 120, "15 answered calls")
         os.kill(jobs.get(store, fast, job_id).pid or 0, signal.SIGKILL)
         killed_at = time.monotonic()
@@ -358,7 +361,7 @@ def test_a_worker_killed_mid_job_resumes_without_repeating_a_completed_call(
         assert 15 <= len(answered) < len(items)  # killed mid-job
 
         _wait_for(lambda: jobs.get(store, fast, job_id).state == "stale", 30, "the stale heartbeat")
-        jobs.resume(store, fast, job_id)
+        jobs.resume(store, fast, job_id, by=LEAD)
         info = jobs.wait(store, fast, job_id, timeout_s=120)
 
     assert (info.status, info.attempts) == ("done", 2), jobs.events(store, job_id)
@@ -395,9 +398,9 @@ def test_a_cancelled_rate_job_keeps_what_it_rated_and_resumes_from_there(
             base_url=slow.base_url,
             concurrency=2,
         )
-        job_id = jobs.start(sqlite_store, fast, "rate", request.as_params())
+        job_id = jobs.start(sqlite_store, fast, "rate", request.as_params(), by=LEAD)
         _wait_for(lambda: len(rating_rows(sqlite_store)) >= 4, 120, "four ratings")
-        jobs.cancel(sqlite_store, fast, job_id)
+        jobs.cancel(sqlite_store, fast, job_id, by=LEAD)
         cancelled = jobs.wait(sqlite_store, fast, job_id, timeout_s=60)
         kept = set(rating_rows(sqlite_store))
         hits_at_cancel = len(slow.hits)
@@ -405,7 +408,7 @@ def test_a_cancelled_rate_job_keeps_what_it_rated_and_resumes_from_there(
         assert cancelled.status == "cancelled" and 4 <= len(kept) < len(items)
         assert not Path(request.out or "").exists()  # no half-written output
         assert sum(c.status == "ok" for c in call_rows(sqlite_store).values()) >= len(kept)  # answered calls kept
-        jobs.resume(sqlite_store, fast, job_id)
+        jobs.resume(sqlite_store, fast, job_id, by=LEAD)
         info = jobs.wait(sqlite_store, fast, job_id, timeout_s=120)
 
     assert info.status == "done" and info.result["already_rated"] >= len(kept)

@@ -289,7 +289,8 @@ def test_rate_with_iqs_writes_the_same_contract_and_stores_the_scores(
     for line in lines:
         assert CONTRACT_FIELDS <= set(line) and line["rater"] == "iqs" and line["status"] == "ok"
         assert isinstance(line["score"], float) and 0.0 <= line["score_0_5"] <= 5.0
-        assert line["explanation"] is None and isinstance(line["flags"], list)
+        # Every IQS rating is explained (its 0–5 score and place in the reference pool; curation.explain).
+        assert line["explanation"].startswith(f"IQS {line['score_0_5']:.2f} on 0–5") and isinstance(line["flags"], list)
     by_raw = sorted(lines, key=lambda line: line["score"])
     assert [line["score_0_5"] for line in by_raw] == sorted(line["score_0_5"] for line in lines)  # monotone scale
     assert "4 ok, 0 unparsed, 0 error" in capsys.readouterr().out

@@ -76,7 +76,7 @@ def test_cancel_saves_a_checkpoint_and_resume_continues_at_the_saved_step(
     wait_for(lambda: len(loss_steps(out)) >= 3 or not running(), "three logged steps")
     assert running(), (out / "train.log").read_text()[-2000:]
     wait_for(lambda: jobs.get(sqlite_store, settings, job_id).done >= 1, "progress in the job row")
-    jobs.cancel(sqlite_store, settings, job_id)
+    jobs.cancel(sqlite_store, settings, job_id, by=LEAD)
     info = jobs.wait(sqlite_store, settings, job_id, timeout_s=240)
     assert info.status == "cancelled", (info.status, info.error, (out / "train.log").read_text()[-2000:])
     stopped = loss_steps(out)[-1]
@@ -85,7 +85,7 @@ def test_cancel_saves_a_checkpoint_and_resume_continues_at_the_saved_step(
     [model] = sqlite_store.models.all()
     assert (model.status, model.steps, model.job_id) == ("cancelled", stopped, job_id)
 
-    jobs.resume(sqlite_store, settings, job_id)
+    jobs.resume(sqlite_store, settings, job_id, by=LEAD)
     info = jobs.wait(sqlite_store, settings, job_id, timeout_s=400)
     assert info.status == "done", (info.error, (out / "train.log").read_text()[-2000:])
     assert read_json(out / "run.json")["resumed_from_step"] == stopped
@@ -180,34 +180,3 @@ def test_the_registry_creates_one_row_per_output_folder_and_updates_it(store: St
     with pytest.raises(ValueError, match="unknown model registry field"):
         store.models.record("/runs/a", colour="red")
 
-
-def test_a_second_training_waits_for_the_slot_and_can_be_cancelled_while_waiting(sqlite_store: Store, settings: Settings,
-                                                                                  tmp_path: Path) -> None:
-    import fcntl
-    import threading
-
-    settings = fast_jobs(settings)
-    job_id = jobs.submit(sqlite_store, "train", {"request": {}}, title="second")
-    context = jobs.JobContext(sqlite_store, settings, job_id)
-    entered = threading.Event()
-
-    def second() -> None:
-        with train_jobs.training_slot(context, tmp_path):
-            entered.set()
-
-    with open(tmp_path / ".training.lock", "w") as held:  # a first training holds the slot
-        fcntl.flock(held, fcntl.LOCK_EX)
-        waiter = threading.Thread(target=second)
-        waiter.start()
-        wait_for(lambda: "waiting for the running training" in jobs.get(sqlite_store, settings, job_id).message,
-                 "the second job to say it waits", timeout_s=30)
-        assert not entered.is_set()
-        fcntl.flock(held, fcntl.LOCK_UN)
-    waiter.join(timeout=30)
-    assert entered.is_set()
-
-    with open(tmp_path / ".training.lock", "w") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        context._cancel_requested = True  # what the heartbeat sets when someone cancels
-        with pytest.raises(jobs.JobCancelled), train_jobs.training_slot(context, tmp_path):
-            pass

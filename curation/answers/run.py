@@ -135,7 +135,7 @@ def start_generation(request: GenerateRequest, settings: Settings, store: Store,
     if request.base_url:
         require(person, "run_paid_job", "generate answers through an endpoint that may charge")
     assert person is not None
-    return jobs.start(store, settings, "generate", request.as_params(), request.title(), created_by=person.name)
+    return jobs.start(store, settings, "generate", request.as_params(), request.title(), by=person)
 
 
 def generate_job(context: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from curation.config import Settings
 from curation.formats import READ_FORMATS, ReadResult, parse_mapping, read_file
 from curation.progress import ProgressFn
 from curation.store import Store
+from curation.studio_auth import cli_person
 
 INPUT_HELP = "JSON, JSONL, CSV, Parquet or a datasets directory"
 
@@ -62,7 +63,10 @@ def start_background_job(
     launches it (e.g. :func:`curation.raters.run.start_rating`). A job that did not finish well has its
     error printed here; the caller prints a done job's result.
     """
-    job_id = start() if start else jobs.start(store, settings, kind, params, title=title, created_by=args.user)
+    dataset_id = jobs.dataset_id_named(store, params.get("dataset"))
+    job_id = start() if start else jobs.start(
+        store, settings, kind, params, title=title, by=cli_person(args.user), dataset_id=dataset_id
+    )
     print(f"job {job_id} started: follow it with `python -m curation jobs show {job_id}`")
     if not args.wait:
         return None

@@ -14,10 +14,7 @@ from curation.judges.imports import ReviewImportError, import_reviews
 from curation.judges.run import JudgeRequest, JudgeRunError, estimate_cost, run_comparison, start_judge_job
 from curation.judges.stats import summarize
 from curation.llm import EndpointRefused
-from curation.studio_auth import Forbidden, Person
-
-# The CLI acts as the machine's owner: a local lead.
-CLI_PERSON = Person("cli", "lead", via="cli")
+from curation.studio_auth import Forbidden, cli_person
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -111,7 +108,7 @@ def _side(value: Path | None, from_store: bool) -> str | None:
 def _background(request: JudgeRequest, settings: Settings, store, args: argparse.Namespace) -> int:
     from curation import jobs
 
-    job_id = start_judge_job(store, settings, request, Person(args.user, "lead", via="cli"))
+    job_id = start_judge_job(store, settings, request, cli_person(args.user))
     print(f"job {job_id} started: follow it with `python -m curation jobs show {job_id}`")
     if not args.wait:
         return 0
@@ -125,7 +122,7 @@ def _background(request: JudgeRequest, settings: Settings, store, args: argparse
 
 
 def _import(args: argparse.Namespace, store) -> int:
-    runs = import_reviews(store, args.import_path, CLI_PERSON, args.model_a, args.model_b,
+    runs = import_reviews(store, args.import_path, cli_person(args.user), args.model_a, args.model_b,
                           answers_a=args.answers_a, answers_b=args.answers_b)
     for run in runs:
         summary = summarize(store.judgments.rows(run.id), run.params.get("orders", ["ab", "ba"]))

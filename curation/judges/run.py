@@ -25,8 +25,8 @@ from curation.judges.stats import item_results, summarize
 from curation.llm import CallResult, LLMClient, estimate_prompt_tokens, price_per_million, request_key
 from curation.llm.client import is_paid  # one rule: an unknown price counts as paid
 from curation.progress import ProgressFn
-from curation.raters.writer import BatchWriter
 from curation.store import JudgmentRow, RunInfo, RunSpec, Store
+from curation.store.writer import BatchWriter
 from curation.studio_auth import Person, require
 
 LogFn = Callable[[str, str], None]
@@ -409,7 +409,7 @@ def start_judge_job(store: Store, settings: Settings, request: JudgeRequest, per
     request.paid = is_paid(build_judge(request, settings).endpoint.model, settings.llm.prices)
     if request.paid:
         require(person, "run_paid_job", "launch a paid judge run")
-    return jobs.start(store, settings, "judge", request.as_params(), request.title(), created_by=acting.name)
+    return jobs.start(store, settings, "judge", request.as_params(), request.title(), by=acting)
 
 
 def judge_job(context: Any) -> dict[str, Any]:

@@ -162,6 +162,7 @@ class IQSScorer:
         self._version = version
         self.batch_size = batch_size
         self.max_length = max_length
+        self.weights_dir: Path | None = None  # set by load(): where the model card's numbers are
 
     # -- loading
 
@@ -203,7 +204,7 @@ class IQSScorer:
         encoder = encoder.to(device=device, dtype=torch_dtype).eval()
         head = head.to(device=device).eval()
         version = _version_of(wdir, dtype=str(torch_dtype).removeprefix("torch."))
-        return cls(
+        scorer = cls(
             encoder,
             head,
             tokenizer,
@@ -214,6 +215,8 @@ class IQSScorer:
             pooling=str(config.get("pooling", "mean")),
             length_coef=float(config.get("length_coef", 0.0)),
         )
+        scorer.weights_dir = wdir
+        return scorer
 
     @property
     def version(self) -> str:
@@ -313,7 +316,13 @@ def _pad(ids: list[list[int]], types: list[list[int]], pad_id: int) -> tuple[tor
 
 
 def _version_of(wdir: Path, dtype: str) -> str:
+    return f"{version_prefix(wdir)}{dtype}"
+
+
+def version_prefix(weights_dir: str | Path | None = None) -> str:
+    """The version without its dtype, from the files alone (no torch): whether a rating is these weights'."""
+    wdir = Path(weights_dir) if weights_dir else BUNDLED_WEIGHTS_DIR
     digest = hashlib.sha256()
     for name in (CONFIG_FILE, CALIBRATION_FILE, WEIGHTS_FILE):
         digest.update((wdir / name).read_bytes())
-    return f"iqs-minilm-{digest.hexdigest()[:12]}-{dtype}"
+    return f"iqs-minilm-{digest.hexdigest()[:12]}-"

@@ -1,4 +1,8 @@
-"""The IQS scorer (CaR) behind the Rater protocol: scored in chunks, each chunk stored as it is done."""
+"""The IQS scorer (CaR) behind the Rater protocol: scored in chunks, each chunk stored as it is done.
+
+Every ok rating carries an explanation (:func:`curation.explain.reference_text`: the score and its place
+in the Alpaca reference pool); the sentence that moves it is added later by :mod:`curation.explain`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from curation.config import IQSConfig
+from curation.explain import load_meaning, reference_text
 from curation.progress import ProgressFn
 from curation.raters.base import RatingResult, ResultsFn
 from curation.records import Record
@@ -18,6 +23,9 @@ class IQSRater:
 
     def __init__(self, scorer: Any, chunk_size: int = 512) -> None:
         self.scorer = scorer
+        # The card's pool quantiles place each score at rating time (the rating's non-empty explanation).
+        weights_dir = getattr(scorer, "weights_dir", None)
+        self.pool_quantiles = load_meaning(weights_dir).get("pool_quantiles") if weights_dir else None
         # A chunk is the unit that survives a kill: small enough to lose little, large enough for full batches.
         self.chunk_size = chunk_size
 
@@ -56,8 +64,10 @@ class IQSRater:
                 progress=chunk_progress,
             )
             scaled = self.scorer.to_0_5(raw)
+            texts = reference_text(raw, scaled, self.pool_quantiles)
             batch = [
-                _result(record, float(value), float(value_0_5)) for record, value, value_0_5 in zip(chunk, raw, scaled)
+                _result(record, float(value), float(value_0_5), text)
+                for record, value, value_0_5, text in zip(chunk, raw, scaled, texts)
             ]
             if on_results is not None:
                 on_results(batch)
@@ -73,7 +83,7 @@ def _text_length(record: Record) -> tuple[int, str]:
     return len(record.instruction) + len(record.input) + len(record.output), record.id
 
 
-def _result(record: Record, raw: float, scaled: float) -> RatingResult:
+def _result(record: Record, raw: float, scaled: float, explanation: str) -> RatingResult:
     if not (math.isfinite(raw) and math.isfinite(scaled)):
         return RatingResult(record.id, "error", None, None, None, f"the scorer returned {raw} for this example")
-    return RatingResult(record.id, "ok", raw, scaled)
+    return RatingResult(record.id, "ok", raw, scaled, explanation)

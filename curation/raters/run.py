@@ -283,7 +283,8 @@ def start_rating(store: Store, settings: Settings, request: RateRequest, person:
     rule = authorize(request, settings, person)
     assert person is not None
     params = {**request.as_params(), **({"paid": True} if rule.paid else {})}
-    return jobs.start(store, settings, "rate", params, title=request.title(), created_by=person.name)
+    dataset_id = jobs.dataset_id_named(store, request.dataset)
+    return jobs.start(store, settings, "rate", params, title=request.title(), by=person, dataset_id=dataset_id)
 
 
 def make_rater(

@@ -10,8 +10,9 @@ from curation.config import Settings
 from curation.store.answers import AnswerRow, Answers, AnswerSet
 from curation.store.calls import CallRow, Calls
 from curation.store.datasets import AlreadyExists, DatasetInfo, Datasets, InvalidName, NotFound
-from curation.store.db import Database
+from curation.store.db import DEFAULT_BUSY_TIMEOUT_S, Database
 from curation.store.flags import FlagRow, Flags
+from curation.store.jobs import Jobs
 from curation.store.judgments import JudgmentRow, Judgments, RunInfo, RunSpec
 from curation.store.models import ModelInfo, Models
 from curation.store.overrides import Decision, Overrides
@@ -48,8 +49,8 @@ __all__ = [
 
 
 class Store:
-    def __init__(self, url: str, run_migrations: bool = True) -> None:
-        self.db = Database(url, run_migrations=run_migrations)
+    def __init__(self, url: str, run_migrations: bool = True, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
+        self.db = Database(url, run_migrations=run_migrations, busy_timeout_s=busy_timeout_s)
         self.datasets = Datasets(self.db)
         self.ratings = Ratings(self.db)
         self.calls = Calls(self.db)
@@ -58,6 +59,7 @@ class Store:
         self.users = Users(self.db)
         self.testsets = TestSets(self.db)
         self.selections = Selections(self.db)
+        self.jobs = Jobs(self.db)
         self.models = Models(self.db)
         self.judgments = Judgments(self.db)
         self.studies = Studies(self.db)
@@ -65,7 +67,7 @@ class Store:
 
     @classmethod
     def open(cls, settings: Settings) -> Store:
-        return cls(settings.db_url)
+        return cls(settings.db_url, busy_timeout_s=settings.jobs.busy_timeout_s)
 
     @property
     def url(self) -> str:

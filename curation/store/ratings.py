@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -58,6 +58,22 @@ class Ratings:
                 updated = {c: statement.excluded[c] for c in values[0] if c not in ("record_id", "rater", "rater_version")}
                 session.execute(
                     statement.on_conflict_do_update(index_elements=["record_id", "rater", "rater_version"], set_=updated)
+                )
+
+    def set_explanations(self, rater: str, rater_version: str, updates: Sequence[tuple[str, str, str | None]]) -> None:
+        """Replace the explanation (and raw) of existing ratings: (record_id, explanation, raw) each.
+
+        The score is untouched and ``created_at`` too: an explanation computed later (the IQS sentence that
+        moves the score) does not make the ratings' cached frames stale.
+        """
+        if not updates:
+            return
+        with self.db.session() as session:
+            for record_id, explanation, raw in updates:
+                session.execute(
+                    update(Rating)
+                    .where(Rating.record_id == record_id, Rating.rater == rater, Rating.rater_version == rater_version)
+                    .values(explanation=explanation, raw=raw)
                 )
 
     def version(self) -> tuple[int, int, str]:

@@ -167,6 +167,17 @@ class Job(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What the job is about, as columns so lists filter in SQL: its dataset, and e.g. a model or study id.
+    dataset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="SET NULL", name="fk_jobs_dataset_id"), index=True
+    )
+    subject: Mapped[str | None] = mapped_column(String(256), index=True)
+    # The slot pool it waits for (e.g. "train"); None runs at once.
+    resource: Mapped[str | None] = mapped_column(String(64))
+    # The fencing token of the worker that owns the job; every write of that worker checks it.
+    lease: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_jobs_resource_status", "resource", "status"),)
 
 
 class JobEvent(Base):

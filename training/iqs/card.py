@@ -26,6 +26,7 @@ def write_card(out: Path) -> None:
     )
     quantiles = ", ".join(f"p{q} {v:.2f}" for q, v in shipped["alpaca_pool_0_5_quantiles"].items())
     card = CARD.format(
+        meaning=_meaning_lines(out),
         command=_portable_command(metrics["command"]),
         seed=a["seed"],
         epochs=a["epochs"],
@@ -68,6 +69,20 @@ def write_card(out: Path) -> None:
         * math.sqrt(shipped["valid_acc_not_longer"] * (1 - shipped["valid_acc_not_longer"]) / shipped["n_not_longer"]),
     )
     (out / "README.md").write_text(card, encoding="utf-8")
+
+
+def _meaning_lines(out: Path) -> str:
+    """What thresholds let through on valid (meaning.json, written by training.iqs.meaning), as card bullets."""
+    path = out / "meaning.json"
+    if not path.is_file():
+        return ""
+    meaning = json.loads(path.read_text(encoding="utf-8"))
+    rows = "; ".join(
+        f"≥ {t['tau']:g}: {t['expert_share']:.0%} of expert-revised vs {t['original_share']:.0%} of original responses"
+        for t in meaning["thresholds"]
+    )
+    return (f"* What a threshold lets through on the {meaning['pairs']} valid pairs (`meaning.json`, shown on the "
+            f"Rate and Explore pages): {rows}.\n")
 
 
 def _portable_command(command: str) -> str:
@@ -141,7 +156,7 @@ reproduces the table (plus the subset where the expert kept the instruction);
   histograms read like AlpaGasus' ChatGPT ratings of Alpaca (bulk 4–5, tail below 3.5). Pool
   quantiles on that scale: {quantiles}. A presentation scale, monotone in the raw score; it is not an
   LLM rating and does not make single records comparable with one.
-
+{meaning}
 ## What it does not mean
 * Not fact checking: the model has read a few thousand revisions, not the world; a fluent wrong
   answer can score well.

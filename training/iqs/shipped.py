@@ -22,6 +22,7 @@ from curation.textnorm import normalize_text
 from training.iqs.data import REPO, Pair, load_pairs, load_pool
 from training.iqs.export import write_calibration
 from training.iqs.length import length_baseline
+from training.iqs.meaning import write_meaning
 from training.iqs.metrics import pair_metrics, spearman
 
 
@@ -71,6 +72,7 @@ def finish(
         "command": "python -m training " + " ".join(sys.argv[1:]),
     }
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    write_meaning(args.out, scorer, valid, Path(args.valid).resolve())  # what a 4.5 means, for the pages
     return metrics
 
 

@@ -12,14 +12,11 @@ Nothing here imports torch: the studio process stays light.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,12 +92,9 @@ def start_training(store: Any, settings: Any, person: Any, request: TrainRequest
         require(person, "read_server_path", f"train on the server file {request.file}")
     request = plan(store, request)
     params = {"request": asdict(request), "created_by": person.name}
-    job_id = jobs.submit(store, KIND, params, title=f"train {request.describe()}", created_by=person.name)
+    job_id = jobs.submit(store, settings, KIND, params, title=f"train {request.describe()}", by=person)
     out = output_dir(settings, job_id)
-    with store.db.session() as session:  # the folder is known only once the job has its id
-        from curation.store.schema import Job
-
-        session.get(Job, job_id).params = {**params, "out_dir": str(out)}
+    store.jobs.set_params(job_id, {**params, "out_dir": str(out)})  # the folder is known only once it has its id
     if launch:
         jobs.launch(store, settings, job_id)
     return job_id
@@ -143,9 +137,8 @@ def train_job(ctx: Any) -> dict[str, Any]:
     command = [sys.executable, *command[1:], "--job-id", str(ctx.job_id), "--user", ctx.params.get("created_by", "")]
     if resume:
         command.append("--resume")
-    with training_slot(ctx, out.parent):
-        ctx.log(("resuming: " if resume else "running: ") + shell_command(command))
-        code = _run_and_follow(ctx, command, out)
+    ctx.log(("resuming: " if resume else "running: ") + shell_command(command))
+    code = _run_and_follow(ctx, command, out)
     if code == CANCELLED_EXIT:
         from curation.jobs import JobCancelled
 
@@ -155,32 +148,6 @@ def train_job(ctx: Any) -> dict[str, Any]:
     result = read_json(out / RESULT_FILE)
     model = ctx.store.models.for_job(ctx.job_id)
     return {**result, "model_id": model.id if model else None, "command": shell_command(command_for(request, str(data_file), str(out)))}
-
-
-@contextlib.contextmanager
-def training_slot(ctx: Any, folder: Path) -> Iterator[None]:
-    """One training at a time on this machine: a second job waits here (cancellable) until the first ends.
-
-    A lock file, not a count in the store: the lock dies with its process, so a killed worker never
-    holds the slot. (When the job runner's per-kind slots exist, this is only a second guard.)
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".training.lock", "w") as lock:
-        waited = False
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waited:
-                    ctx.log("another training runs on this machine: waiting for it to finish")
-                    waited = True
-                ctx.progress(0, 1, "waiting for the running training to finish (one at a time)")
-                time.sleep(ctx.settings.jobs.poll_s)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def write_training_file(store: Any, settings: Any, request: TrainRequest, out: Path) -> Path:
