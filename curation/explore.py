@@ -360,17 +360,20 @@ def map_figure(
     highlighted: np.ndarray | None = None,
     legend: Mapping[str, str] | None = None,
     dragmode: str = "lasso",
+    legend_title: str = "",
 ) -> Any:
     """A WebGL scatter: trace 0 holds every point (selection indices refer to it); highlights on top."""
     import plotly.graph_objects as go
 
-    marker: dict[str, Any] = {"size": 4, "opacity": 0.75}
+    marker: dict[str, Any] = {"size": point_size(len(aligned_map)), "opacity": 0.8}
     if colour_kind == "continuous":
         marker.update(color=colour, colorscale="Viridis", showscale=True, colorbar={"title": "score"})
     else:
         marker.update(color=colour)
+    # Hover names the point's cluster (colours repeat past a few dozen clusters; the name does not).
     traces = [go.Scattergl(x=aligned_map["x"].to_numpy(), y=aligned_map["y"].to_numpy(), mode="markers", marker=marker,
-                           name="examples", showlegend=False, hoverinfo="none")]
+                           name="examples", showlegend=False, hovertext=aligned_map["cluster_name"].to_numpy(),
+                           hovertemplate="%{hovertext}<extra></extra>")]
     if highlighted is not None and highlighted.any():
         traces.append(go.Scattergl(x=aligned_map["x"].to_numpy()[highlighted], y=aligned_map["y"].to_numpy()[highlighted],
                                    mode="markers", name="CaR selection", hoverinfo="skip",
@@ -378,20 +381,27 @@ def map_figure(
     for label, swatch in (legend or {}).items():
         traces.append(go.Scattergl(x=[None], y=[None], mode="markers", name=label, marker={"color": swatch, "size": 8}))
     figure = go.Figure(traces)
-    figure.update_layout(dragmode=dragmode, height=560, margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                         xaxis={"visible": False}, yaxis={"visible": False}, legend={"orientation": "h"}, uirevision="map")
+    figure.update_layout(dragmode=dragmode, height=620, margin={"l": 0, "r": 0, "t": 10, "b": 0},
+                         xaxis={"visible": False}, yaxis={"visible": False}, uirevision="map",
+                         legend={"title": {"text": legend_title}, "itemsizing": "constant"})
     return figure
 
 
-def categorical_colours(labels: np.ndarray, palette: Mapping[str, str] | None = None) -> tuple[np.ndarray, dict[str, str]]:
-    """A colour per point for categorical values, and the legend (label -> colour) for the top labels."""
+def point_size(n: int) -> float:
+    """Marker size that stays visible: about 10 px for a few dozen points, 3 px at 50,000."""
+    return float(np.clip(14 - 2.5 * np.log10(max(n, 1)), 3, 10))
+
+
+def categorical_colours(labels: np.ndarray, palette: Mapping[str, str] | None = None,
+                        max_legend: int = 12) -> tuple[np.ndarray, dict[str, str]]:
+    """A colour per point for categorical values, and the legend (label -> colour) up to ``max_legend`` labels."""
     from plotly.colors import qualitative
 
     cycle = qualitative.Dark24 + qualitative.Light24
     codes, uniques = pd.factorize(pd.Series(labels).fillna(NO_CATEGORY).astype(str), sort=True)
     chosen = [(palette or {}).get(u, cycle[i % len(cycle)]) for i, u in enumerate(uniques)]
     colours = np.asarray(chosen, dtype=object)[codes]
-    legend = dict(zip(uniques[:12], chosen[:12])) if len(uniques) <= 12 else {}
+    legend = dict(zip(uniques[:max_legend], chosen[:max_legend])) if len(uniques) <= max_legend else {}
     return colours, legend
 
 

@@ -31,14 +31,13 @@ def threshold_section(info, scores: explore.Scores, in_force: dict, label: str, 
     if key not in st.session_state or not low <= st.session_state[key] <= high:
         st.session_state[key] = min(max(st.session_state.get(key, tau), low), high)
     step = max(round((high - low) / 200, 4), 1e-4)
-    return tau_fragment(info, scores, in_force, label, rater, version, key, (low, high, step))
+    # ?tau_rerun=page reruns the whole page per τ step: only the baseline of benchmarks/tau_browser.py.
+    section = tau_section if st.query_params.get("tau_rerun") == "page" else tau_fragment
+    return section(info, scores, in_force, label, rater, version, key, (low, high, step))
 
 
-# Only this part reruns when τ moves: the counts, the histogram and the per-category shares. The examples
-# table and the open example below keep their last render (their "kept" column says at which τ).
-@st.fragment
-def tau_fragment(info, scores: explore.Scores, in_force: dict, label: str, rater: str, version: str, key: str,
-                 bounds: tuple[float, float, float]) -> explore.TauSummary:
+def tau_section(info, scores: explore.Scores, in_force: dict, label: str, rater: str, version: str, key: str,
+                bounds: tuple[float, float, float]) -> explore.TauSummary:
     low, high, step = bounds
     tau = st.slider(f"Threshold τ on {scores.scale_label}: keep examples scoring at least τ", low, high, step=step,
                     key=key)
@@ -65,6 +64,11 @@ def tau_fragment(info, scores: explore.Scores, in_force: dict, label: str, rater
     st.session_state["studio_selection"] = {"dataset": info.name, "method": "threshold", "rater": rater,
                                             "rater_version": version, "tau": tau, "field": scores.field}
     return summary
+
+
+# Only this part reruns when τ moves: the counts, the histogram and the per-category shares. The examples
+# table and the open example below keep their last render (their "kept" column says at which τ).
+tau_fragment = st.fragment(tau_section)
 
 
 def no_ratings(info) -> None:
@@ -219,14 +223,14 @@ def override_box(info, record_id: str) -> None:
     if reason_not:
         st.caption(reason_not)
     choices = ["keep", "drop", "clear"]
-    in_force = history[-1].decision if history and history[-1].decision in choices[:2] else "keep"
-    entry = history[-1].entry if history else 0
+    key = f"override_decision_{record_id}"
+    shown = st.session_state.pop("override_decision_shown", None)
+    if shown or key not in st.session_state:
+        # First look, or just recorded: the radio shows the decision in force (not "keep" by default).
+        # Keyed by the example only, so a decision someone else records meanwhile never resets a choice.
+        st.session_state[key] = shown or (history[-1].decision if history and history[-1].decision in choices else "keep")
     with st.form(f"override_{record_id}", clear_on_submit=True):
-        # Keyed by the last entry this session saw: after recording, the radio shows the decision now in force,
-        # but a decision someone else recorded meanwhile does not replace the choice being submitted.
-        shown = st.session_state.get(seen_key, entry)
-        decision = st.radio("Decision", choices, horizontal=True, key=f"override_decision_{record_id}_{shown}",
-                            index=choices.index(in_force),
+        decision = st.radio("Decision", choices, horizontal=True, key=key,
                             captions=["always keep", "always drop", "back to the machine's verdict"])
         reason = st.text_input("Reason (required for keep or drop)", key="override_reason")
         submitted = st.form_submit_button("Record decision", disabled=reason_not is not None)
@@ -251,6 +255,7 @@ def record_override(info, record_id: str, decision: str, reason: str, unseen: li
         notice += (f" Meanwhile {others[-1].user} recorded '{others[-1].decision}'; both are in the audit log and "
                    "yours, being later, is in force.")
     st.session_state["override_notice"] = notice
+    st.session_state["override_decision_shown"] = entry.decision
     st.rerun()
 
 

@@ -3,27 +3,36 @@ selected examples; CaR's n1/n2 sliders size and highlight its selection live; th
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from curation import explore, select
+from curation import explore, overrides, select
+from curation.cluster import describe_seconds, estimate_map_seconds
+from curation.formats import EXTENSIONS, WRITE_FORMATS
+from curation.select import SelectionError, save_selection, select_dataset
+from curation.select.manifest import export_to_workspace
+from curation.studio_auth import Forbidden
 from pages import _choices as remembered
 from pages import _explain
 from pages import _studio as studio
 
 COLOUR_BY = ("score", "cluster", "kept or not", "flag")
 SELECTED_ROWS = 1000
+MAX_LEGEND = 48  # the palette's distinct colours: more clusters than this are named on hover only
 
 studio.page("Map")
 store = studio.store()
 
 
 def no_map(info) -> None:
-    minutes = max(1, round(info.n_examples / 60 / 60 + 1))
+    estimate = describe_seconds(estimate_map_seconds(info.n_examples))
     st.info(f"No map yet for '{info.name}'. Computing it embeds every example, clusters them (CaR's k-means) and "
-            f"projects them to 2-D with UMAP — roughly {minutes} min for {info.n_examples:,} examples on this "
-            "machine. It runs in the background and is cached: later visits open at once.")
+            f"projects them to 2-D with UMAP — {estimate} for {info.n_examples:,} examples on a small machine. It "
+            "runs in the background and is cached: later visits open at once.")
     if studio.running_job("map", info.name) is None and st.button("Compute the map", type="primary", key="map_compute"):
         studio.launch_job("map", {"dataset": info.name}, f"map {info.name}")
     studio.job_panel(("map",), heading="Map jobs", key="map_jobs")
@@ -57,7 +66,7 @@ def colours(aligned: pd.DataFrame, colour_by: str, values: np.ndarray | None, ke
         labels = flag_names.reindex(aligned["id"]).fillna("no flag").str.split(", ").str[0].to_numpy()
         swatches, legend = explore.categorical_colours(labels, {"no flag": "#cfd8dc"})
         return swatches, "categorical", legend
-    swatches, legend = explore.categorical_colours(aligned["cluster_name"].to_numpy())
+    swatches, legend = explore.categorical_colours(aligned["cluster_name"].to_numpy(), max_legend=MAX_LEGEND)
     return swatches, "categorical", legend
 
 
@@ -132,6 +141,7 @@ def selection_list(info, aligned: pd.DataFrame, picked: list[int], values, kept)
     if st.button("Open in Explore", key="map_open"):
         open_in_explore(info, target)
     explanation_panel(info, target)
+    act_on_selection(info, rows["id"].tolist())
 
 
 def open_in_explore(info, record_id: str) -> None:
@@ -144,6 +154,84 @@ def explanation_panel(info, record_id: str) -> None:
     if record_id:
         _explain.iqs_panel(info, store.datasets.example(info.id, record_id), lambda better: open_in_explore(info, better),
                            key="map_explain")
+
+
+def act_on_selection(info, ids: list[str]) -> None:
+    """Keep or drop every selected example with one reason, export them, or save them as a named subset."""
+    notice = st.session_state.pop("map_notice", None)
+    if notice:
+        st.success(studio.escaped(notice))
+    override_tab, export_tab, save_tab = st.tabs([f"Keep or drop all {len(ids):,}", "Export them", "Save as a subset"])
+    with override_tab:
+        bulk_override(info, ids)
+    with export_tab:
+        export_subset(info, ids)
+    with save_tab:
+        save_subset(info, ids)
+
+
+def bulk_override(info, ids: list[str]) -> None:
+    refusal = studio.may("override", "override the selection")
+    if refusal:
+        st.caption(refusal)
+    with st.form("map_override", clear_on_submit=True):
+        decision = st.radio("Decision for every selected example", ["keep", "drop"], horizontal=True,
+                            key="map_override_decision")
+        reason = st.text_input("Reason (one for all; each example gets its own audit entry)", key="map_override_reason")
+        submitted = st.form_submit_button(f"Record for all {len(ids):,}", disabled=refusal is not None)
+    if not submitted:
+        return
+    try:
+        entries = overrides.record_overrides(store, studio.person(), info.id, ids, decision, reason)
+    except (Forbidden, ValueError) as err:
+        st.warning(studio.escaped(str(err)))
+        return
+    st.session_state["map_notice"] = f"Recorded '{decision}' for {len(entries):,} examples by {entries[0].user}."
+    st.rerun()
+
+
+def subset_run(info, ids: list[str], label: str):
+    return select_dataset(store, studio.settings(), info.id, "ids", {"ids": ids, "label": label})
+
+
+def export_subset(info, ids: list[str]) -> None:
+    refusal = studio.may("export", "export the selection")
+    if refusal:
+        st.caption(refusal)
+    fmt = st.selectbox("Format", WRITE_FORMATS, index=WRITE_FORMATS.index("jsonl"), key="map_export_format")
+    if st.button(f"Write the {len(ids):,} examples", key="map_export", disabled=refusal is not None):
+        now = datetime.now(UTC)
+        run = subset_run(info, ids, "the map selection")
+        name = f"{info.name}-map-{now.strftime('%Y%m%d-%H%M%S-%f')}{EXTENSIONS[fmt]}"
+        try:
+            exported = export_to_workspace(studio.settings().workspace, studio.person(), run.records, run.selection,
+                                           name, {**run.manifest, "created_at": now.isoformat(timespec="seconds")}, fmt)
+        except (Forbidden, SelectionError) as err:
+            st.warning(studio.escaped(str(err)))
+            return
+        st.session_state["map_exported"] = (str(exported.path), exported.rows)
+    written = st.session_state.get("map_exported")
+    if written and Path(written[0]).exists():
+        path = Path(written[0])
+        st.text(f"Wrote {written[1]:,} rows to {path} (its manifest beside it).")
+        st.download_button(f"Download {path.name}", path.read_bytes(), file_name=path.name, key="map_export_download")
+
+
+def save_subset(info, ids: list[str]) -> None:
+    refusal = studio.may("export", "save a named subset")
+    if refusal:
+        st.caption(refusal)
+    name = st.text_input("Subset name", key="map_subset_name")
+    if st.button("Save the subset", key="map_subset_save", disabled=refusal is not None):
+        try:
+            saved = save_selection(store, studio.person(), info.id, name,
+                                   subset_run(info, ids, f"the subset '{name.strip()}'").manifest)
+        except (Forbidden, SelectionError) as err:
+            st.warning(studio.escaped(str(err)))
+            return
+        st.session_state["map_notice"] = (f"Saved '{saved.name}' ({saved.n_kept:,} examples) with the manifest that "
+                                          "rebuilds it exactly.")
+        st.rerun()
 
 
 def main() -> None:
@@ -168,7 +256,7 @@ def main() -> None:
     flag_names = explore.flag_summary(studio.flags(store.url, info.id, studio.flags_version(info.id)))
     colour, kind, legend = colours(aligned, colour_by, values, kept, flag_names)
     highlight = car if car is not None and st.toggle("Outline the CaR selection", value=True, key="map_highlight") else None
-    figure = explore.map_figure(aligned, colour, kind, highlight, legend)
+    figure = explore.map_figure(aligned, colour, kind, highlight, legend, legend_title=colour_by)
     event = st.plotly_chart(figure, key="map_chart", on_select="rerun", selection_mode=("box", "lasso"),
                             config={"displaylogo": False, "scrollZoom": True})
     st.caption(f"{len(aligned):,} of {info.n_examples:,} examples on the map. {tau_text}")

@@ -129,3 +129,65 @@ def test_export_takes_n1_n2_from_the_map_and_writes_a_car_manifest(studio_env):
     manifest = __import__("json").loads(manifest_path.read_text())
     assert manifest["method"] == "car" and manifest["params"] == {"n1": 4, "n2": 1}
     assert manifest["counts"]["kept"] == int(on_map) and "clustering" in manifest
+
+
+def lasso(app, points: list[int]):
+    app.session_state["map_chart"] = {"selection": {
+        "points": [{"curve_number": 0, "point_index": i} for i in points], "point_indices": points,
+        "box": [], "lasso": [{"x": [0, 1, 1], "y": [0, 0, 1]}]}}
+    return app.run()
+
+
+def test_a_lasso_selection_is_dropped_with_one_reason_and_each_row_audited(studio_env):
+    _, store, info, _ = studio_env
+    ids = store.datasets.frame(info.id, with_text=False)["id"].tolist()
+    viewer = lasso(open_map(), [1, 4, 7])
+    assert next(b for b in viewer.get("form_submit_button")).disabled  # overriding needs an account
+    app = lasso(open_map(person=("ann", "annotator")), [1, 4, 7])
+    app.radio(key="map_override_decision").set_value("drop")
+    app.text_input(key="map_override_reason").input("duplicated template answers")
+    next(b for b in app.get("form_submit_button") if b.label.startswith("Record for all")).click().run()
+    assert not app.exception
+    entries = [e for e in store.overrides.history(info.id) if e.reason == "duplicated template answers"]
+    assert sorted(e.record_id for e in entries) == sorted(ids[i] for i in (1, 4, 7))
+    assert {(e.decision, e.user) for e in entries} == {("drop", "ann")}
+    assert "Recorded 'drop' for 3 examples by ann." in [s.value for s in app.success]
+    for entry in entries:  # back to the machine for the other tests of this module
+        store.overrides.add(info.id, entry.record_id, "clear", user="tests")
+
+
+def test_a_lasso_selection_is_exported_or_saved_as_a_named_subset(studio_env):
+    settings, store, info, _ = studio_env
+    ids = store.datasets.frame(info.id, with_text=False)["id"].tolist()
+    app = lasso(open_map(person=("ann", "annotator")), [0, 3])
+    app.button(key="map_export").click().run()
+    data = next((settings.workspace / "exports").glob("mapped-map-*.jsonl"))
+    rows = [__import__("json").loads(line) for line in data.read_text().splitlines()]
+    assert sorted(r["id"] for r in rows) == sorted([ids[0], ids[3]])
+    app.text_input(key="map_subset_name").input("two-odd-ones")
+    app.button(key="map_subset_save").click().run()
+    saved = store.selections.find(info.id, "two-odd-ones")
+    assert (saved.method, saved.n_kept, saved.created_by) == ("ids", 2, "ann")
+    from curation.select import rebuild_saved
+
+    rebuilt = rebuild_saved(store, settings, saved.id)
+    assert sorted(rebuilt.selection.loc[rebuilt.selection["keep"], "id"]) == sorted([ids[0], ids[3]])
+
+
+def test_the_map_names_clusters_on_hover_and_in_a_legend_with_visible_points(studio_env):
+    the_map = studio_env[3]
+    app = open_map()
+    app.radio(key="map_colour").set_value("cluster").run()
+    spec = __import__("json").loads(app.get("plotly_chart")[0].proto.spec)
+    points = spec["data"][0]
+    assert set(points["hovertext"]) == set(the_map["cluster_name"])
+    legend = {t["name"] for t in spec["data"][1:] if t.get("x") == [None]}
+    assert legend == set(the_map["cluster_name"])
+    assert points["marker"]["size"] >= 8  # 18 points: big enough to see
+
+
+def test_the_time_estimate_grows_with_the_count():
+    from curation.cluster import describe_seconds, estimate_map_seconds
+
+    assert estimate_map_seconds(51) < estimate_map_seconds(997) < estimate_map_seconds(52_000)
+    assert describe_seconds(estimate_map_seconds(51)) != describe_seconds(estimate_map_seconds(997))

@@ -61,8 +61,8 @@ def test_clusters_recover_the_groups_are_named_by_their_words_and_numbered_by_si
     assert result.k == 3 and sorted(result.sizes, reverse=True) == result.sizes == [31, 30, 30]
     by_topic = pd.Series(result.labels).groupby([i.split("-")[0] for i in ids]).nunique()
     assert (by_topic == 1).all(), "each topic is one cluster"
-    assert result.labels[0] == 0 and "python" in result.names[0].split()
-    assert {"poem", "recipe"} <= {word for name in result.names for word in name.split()}
+    assert result.labels[0] == 0 and "python" in result.names[0].split(", ")
+    assert {"poem", "recipe"} <= {word for name in result.names for word in name.split(", ")}
     assert 0.95 <= result.explained_variance <= 1.0 and result.n_components <= 16
 
 
@@ -154,3 +154,12 @@ def test_the_map_job_computes_a_datasets_map_that_the_map_page_reads(store: Stor
     assert (mapped.result["n"], mapped.result["k"], mapped.done, mapped.total) == (24, 3, mapped.total, mapped.total)
     frame = dataset_map(store, settings, "topics")
     assert frame is not None and sorted(frame["id"]) == sorted(r.id for r in topic_records())
+
+
+def test_names_are_the_top_three_c_tf_idf_terms_of_each_cluster() -> None:
+    texts = ["Translate this sentence into French", "Translate the French poem", "French translation of a word",
+             "Write a Python function to sort a list", "Python code for a list comprehension", "Fix my Python list"]
+    names = cluster_names(texts, np.array([0, 0, 0, 1, 1, 1]), 2)
+    assert names[0].split(", ")[0] == "french" and "translate" in names[0]
+    assert set(names[1].split(", ")[:2]) == {"list", "python"}
+    assert all(len(n.split(", ")) == 3 for n in names)

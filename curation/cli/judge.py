@@ -50,6 +50,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--answers-a", type=Path, help="with --import of FastChat reviews: answer 1's answers JSONL")
     parser.add_argument("--answers-b", type=Path, help="with --import of FastChat reviews: answer 2's answers JSONL")
     parser.add_argument("--runs", action="store_true", help="list the judge runs in the store with their tallies")
+    loop = parser.add_argument_group("evaluate a trained model against its baseline (answers, then judge)")
+    loop.add_argument("--evaluate", type=int, metavar="MODEL_ID",
+                      help="registry id of a trained model: it and its baseline answer --testset (comma-separated), "
+                      "then the judge compares them on each")
+    loop.add_argument("--baseline", type=int, metavar="MODEL_ID", help="default: same preset, full pool (else random)")
+    loop.add_argument("--limit", type=int, help="with --evaluate: the first N items of each test set")
     add_background_arguments(parser, "its summary")
     parser.set_defaults(run=run_judge)
 
@@ -61,6 +67,8 @@ def run_judge(args: argparse.Namespace, settings: Settings) -> int:
             return _list_runs(store)
         if args.import_path:
             return _import(args, store)
+        if args.evaluate is not None:
+            return _evaluate(args, settings, store)
         request = JudgeRequest(
             judge=args.judge or settings.judge.judge,
             # Absolute paths: a background worker runs in another directory.
@@ -97,6 +105,41 @@ def run_judge(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(str(err)) from err
     _print_summary(summary)
     return 0
+
+
+def _evaluate(args: argparse.Namespace, settings: Settings, store) -> int:
+    from curation.answers.models import ModelError
+    from curation.answers.run import GenerateError
+    from curation.judges.evaluate import EvaluateError, EvaluateRequest, run_evaluation, start_evaluation
+
+    testsets = [t.strip() for t in (args.testset or "vicuna80").split(",") if t.strip()]
+    request = EvaluateRequest(model=args.evaluate, baseline=args.baseline, testsets=testsets, judge=args.judge,
+                              judge_model=args.model, judge_base_url=args.base_url, limit=args.limit)
+    try:
+        if args.background:
+            result = _evaluation_job(start_evaluation(store, settings, request, cli_person(args.user)), args, settings,
+                                     store)
+        else:
+            result = run_evaluation(request, settings, store, log=_print_warnings, created_by=args.user)
+    except (EvaluateError, GenerateError, ModelError) as err:
+        raise CommandError(str(err)) from err
+    for run in (result or {}).get("runs", []):
+        print(f"run #{run['run_id']} on {run['testset']}:")
+        _print_counts({**run, "consistency": None})
+    return 0 if result is not None or not args.wait else 1
+
+
+def _evaluation_job(job_id: int, args: argparse.Namespace, settings: Settings, store) -> dict | None:
+    from curation import jobs
+
+    print(f"job {job_id} started: follow it with `python -m curation jobs show {job_id}`")
+    if not args.wait:
+        return None
+    info = jobs.wait(store, settings, job_id, timeout_s=7 * 24 * 3600)
+    if info.status != "done":
+        print(f"job {job_id}: {info.state}: {info.error or info.message}", file=sys.stderr)
+        return None
+    return info.result
 
 
 def _side(value: Path | None, from_store: bool) -> str | None:

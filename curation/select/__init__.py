@@ -50,6 +50,7 @@ from curation.select.service import (
     kept_at,
     rating_field,
     record_field,
+    save_selection,
     select_dataset,
 )
 
@@ -84,6 +85,7 @@ __all__ = [
     "rebuild_saved",
     "record_field",
     "run_method",
+    "save_selection",
     "score_source_of",
     "scores_from_records",
     "scores_from_store",

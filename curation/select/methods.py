@@ -17,7 +17,7 @@ Ties are broken by record id, never by position, so a selection does not depend 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -185,28 +185,39 @@ def _quota_reason(category: str, rank: int, quota: int, score: float, by: str, s
     return f"rank {rank} {order} of category '{category}', over its quota of {quota}"
 
 
+def select_ids(pool: pd.DataFrame, ids: Sequence[str], label: str = "the chosen examples") -> pd.DataFrame:
+    """Keep exactly the examples named in ``ids`` (a box or lasso on the Map, saved or exported as a subset)."""
+    keep = np.isin(_id_keys(pool), np.asarray(list(ids), dtype=str))
+    reasons = np.where(keep, f"in {label}", f"not in {label}")
+    return _result(pool, keep, reasons)
+
+
 METHODS: dict[str, Callable[..., pd.DataFrame]] = {
     "threshold": select_threshold,
     "car": select_car,
     "random": select_random,
     "quota": select_quota,
+    "ids": select_ids,
 }
 PARAMETERS: dict[str, tuple[str, ...]] = {
     "threshold": ("tau",),
     "car": ("n1", "n2"),
     "random": ("size", "seed"),
     "quota": ("quotas", "default", "by", "seed"),
+    "ids": ("ids", "label"),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "threshold": ("tau",),
     "car": ("n1", "n2"),
     "random": ("size",),
     "quota": ("quotas",),
+    "ids": ("ids",),
 }
 
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "random": {"seed": 0},
+    "ids": {"label": "the chosen examples"},
     "quota": {"default": None, "by": "score", "seed": 0},
 }
 

@@ -123,7 +123,7 @@ def select_dataset(
     if rebuild is not None:
         run = rebuild_from_manifest(rebuild, records, settings, scores, progress)
     else:
-        if scores is None and method != "random":
+        if scores is None and method not in ("random", "ids"):
             raise SelectionError(f"the {method or 'chosen'} method needs scores: name the rater whose ratings to use")
         overrides = store.overrides.in_force(info.id) if use_overrides else {}
         run = select_records(records, method, params or {}, settings, scores, source, overrides, info.name, progress)
@@ -143,3 +143,13 @@ def _prompt(record: Record) -> str:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def save_selection(store: Any, person: Any, dataset_id: int, name: str, manifest: Mapping[str, Any]) -> Any:
+    """Keep a selection under ``name`` (store.selections; rebuilt exactly from its manifest) for ``person``."""
+    from curation.studio_auth import require
+
+    someone = require(person, "export", "save a named subset")
+    if not name.strip():
+        raise SelectionError("a saved subset needs a name; type one")
+    return store.selections.save(dataset_id, name.strip(), dict(manifest), created_by=someone.name)

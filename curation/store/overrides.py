@@ -39,6 +39,19 @@ class Overrides:
             session.flush()
             return _decision(row)
 
+    def add_many(self, dataset_id: int, record_ids: list[str], decision: str, user: str, reason: str = "") -> list[Decision]:
+        """One entry per example, in one transaction: a bulk decision is recorded whole or not at all."""
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+        if not user:
+            raise ValueError("an override needs the name of the person deciding")
+        with self.db.session() as session:
+            rows = [Override(dataset_id=dataset_id, record_id=r, decision=decision, reason=reason, user=user)
+                    for r in record_ids]
+            session.add_all(rows)
+            session.flush()
+            return [_decision(row) for row in rows]
+
     def history(self, dataset_id: int, record_id: str | None = None) -> list[Decision]:
         query = select(Override).where(Override.dataset_id == dataset_id)
         if record_id is not None:
