@@ -193,7 +193,21 @@ def dataset_details() -> None:
             show_rejections(store.datasets.rejections(info.id), "stored_rejections", info.name)
 
 
+def testset_table() -> None:
+    """The bundled (and imported) test sets: what Answers and Compare generate and judge on."""
+    testsets = store.testsets.all()
+    with st.expander(f"Test sets ({len(testsets)})", expanded=False):
+        if not testsets:
+            st.caption("No test set yet: the demo workspace brings the eight public ones (python -m curation demo).")
+            return
+        st.caption("The public test sets the papers evaluate on; the Answers and Compare pages use them.")
+        st.dataframe(pd.DataFrame([{"test set": t.name, "items": t.n_items, "category field": t.category_field or "—",
+                                    "source": t.source_path or "—"} for t in testsets]),
+                     hide_index=True, key="testsets_table")
+
+
 dataset_table()
+testset_table()
 import_section()
 import_report()
 dataset_details()

@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from curation import explore
-from curation.formats import EXTENSIONS, WRITE_FORMATS
+from curation.formats import EXTENSIONS, WRITE_FORMATS, write_dataset_info
 from curation.select import SCALE_LABELS, SCALES, SelectionError, balance_of, select_dataset
 from curation.select.manifest import export_to_workspace
 from curation.studio_auth import Forbidden
@@ -123,6 +123,9 @@ def write_and_offer(run, info, method: str) -> None:
     left, right = st.columns(2)
     fmt = left.selectbox("Format", WRITE_FORMATS, index=WRITE_FORMATS.index("jsonl"), key="export_format")
     include_dropped = right.checkbox("Include dropped rows (with keep = false and the reason)", key="export_dropped")
+    llama_factory = right.checkbox("Add its entry to the exports folder's dataset_info.json (LLaMA-Factory)",
+                                   key="export_dataset_info", help="LLaMA-Factory loads the file by this entry's name, "
+                                   "the file's name without its extension")
     # Writing an export puts a file in the workspace: it needs an account (checked in export_to_workspace).
     reason = studio.may("export", "write an export")
     if reason:
@@ -139,13 +142,22 @@ def write_and_offer(run, info, method: str) -> None:
         except (Forbidden, SelectionError) as err:
             st.warning(studio.escaped(str(err)))
             return
+        extra = []
+        if llama_factory:
+            try:
+                extra.append(str(write_dataset_info(exported.path.parent, exported.path.stem, exported.path.name, fmt)))
+            except ValueError as err:  # a format LLaMA-Factory cannot load
+                st.warning(studio.escaped(str(err)))
         st.session_state["export_written"] = {"path": str(exported.path), "manifest": str(exported.manifest_path),
-                                              "rows": exported.rows}
+                                              "rows": exported.rows, "extra": extra}
     written = st.session_state.get("export_written")
     if written and Path(written["path"]).exists():
         path, manifest_path = Path(written["path"]), Path(written["manifest"])
         st.success(studio.escaped(f"Wrote {written['rows']:,} rows to {path} and its manifest beside it."))
-        st.download_button(f"Download {path.stem}.zip (data + manifest)", zipped(path, manifest_path),
+        extra = [Path(p) for p in written.get("extra", []) if Path(p).exists()]
+        if extra:
+            st.text(f"LLaMA-Factory: dataset '{path.stem}' is in {extra[0]}.")
+        st.download_button(f"Download {path.stem}.zip (data + manifest)", zipped(path, manifest_path, *extra),
                            file_name=f"{path.stem}.zip", mime="application/zip", key="export_download")
         with st.expander("Manifest"):
             st.json(json.loads(manifest_path.read_text()))

@@ -168,3 +168,15 @@ def test_a_file_with_nothing_loadable_creates_no_dataset(studio_env):
     app.button(key="import_go").click().run()
     assert "holds no rows" in app.error[0].value
     assert [d.name for d in studio_env.datasets.all()] == ["existing"]
+
+
+def test_the_eight_bundled_test_sets_are_listed(studio_env):
+    from curation.testsets import BUILTIN, BUILTIN_DIR, read_testset
+
+    for spec in BUILTIN:
+        studio_env.testsets.create(spec.name, read_testset(BUILTIN_DIR / spec.path, spec.category_field),
+                                   source_path=f"bundled:{spec.path}", category_field=spec.category_field)
+    app = studio("data")
+    listed = table_with(app, "test set")
+    assert len(BUILTIN) == 8 and sorted(listed["test set"]) == sorted(s.name for s in BUILTIN)
+    assert (listed["items"] > 0).all()

@@ -105,3 +105,15 @@ def test_a_second_export_shows_its_own_manifest_and_time(studio_env, settings):
     manifests = [p for p in written_files(settings) if p.name.endswith(".manifest.json")]
     assert len(manifests) == 2
     assert sorted(json.loads(p.read_text())["created_at"] for p in manifests) == [first["created_at"], second["created_at"]]
+
+
+def test_the_export_page_adds_a_llama_factory_dataset_info_entry(studio_env, settings):
+    rated_dataset(studio_env, n=12)
+    app = studio("export", person=("ann", "annotator"))
+    app.checkbox(key="export_dataset_info").check().run()
+    app.button(key="export_write").click().run()
+    assert not app.exception
+    data = next(p for p in written_files(settings) if p.suffix == ".jsonl")
+    info = json.loads((settings.workspace / "exports" / "dataset_info.json").read_text())
+    assert info[data.stem]["file_name"] == data.name and info[data.stem]["formatting"] == "alpaca"
+    assert any("LLaMA-Factory: dataset" in t.value for t in app.text)

@@ -33,6 +33,7 @@ class FlagRun(NamedTuple):
     records: Sequence[Record]
     hits: list[list[FlagHit]]
     names: list[str]
+    locations: list[str]  # where each record is: "file.jsonl:691" like validate, or "dataset row 12"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -49,7 +50,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-embeddings", action="store_true", help="only the text rules: skip off_topic and near_duplicate"
     )
-    parser.add_argument("--out", type=Path, help="write every hit to this .jsonl file (index, id, name, reason)")
+    parser.add_argument("--out", type=Path, help="write every hit to this .jsonl file (location, index, id, name, reason)")
     parser.add_argument("--rule", action="append", choices=RULE_ORDER, metavar="NAME",
                         help=f"run only this rule (repeatable): {', '.join(RULE_ORDER)}")
     add_background_arguments(parser, "its counts (needs --dataset)")
@@ -69,7 +70,7 @@ def run_flags(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         close()
     if args.out:
-        count = _write_hits(args.out, run.records, run.hits)
+        count = _write_hits(args.out, run)
         print(f"wrote {count} hits to {args.out}")
     _print_summary(run, with_embeddings=not args.no_embeddings)
     return 0
@@ -87,7 +88,7 @@ def _flag_file(args: argparse.Namespace, settings: Settings, progress: ProgressF
     if not args.no_embeddings and set(names) & {"off_topic", "near_duplicate"}:
         embeddings = dataset_embeddings(result.records, settings, progress)
     hits = flag_records(result.records, settings.flags, embeddings, rules=names)
-    return FlagRun(args.input.name, result.records, hits, names)
+    return FlagRun(args.input.name, result.records, hits, names, result.locations)
 
 
 def _flag_dataset(args: argparse.Namespace, settings: Settings, progress: ProgressFn) -> FlagRun:
@@ -107,7 +108,8 @@ def _flag_dataset(args: argparse.Namespace, settings: Settings, progress: Progre
         if row.name in counts:
             found.setdefault(row.id, []).append(FlagHit(row.name, row.reason))
     hits = [found.get(record.id, []) for record in records]
-    return FlagRun(f"dataset '{args.dataset}' (hits stored)", records, hits, list(counts))
+    locations = [f"{args.dataset} row {i + 1}" for i in range(len(records))]  # 1-based, the dataset's order
+    return FlagRun(f"dataset '{args.dataset}' (hits stored)", records, hits, list(counts), locations)
 
 
 def _start_job(args: argparse.Namespace, settings: Settings) -> int:
@@ -130,13 +132,15 @@ def _start_job(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _write_hits(path: Path, records: Sequence[Record], hits: list[list[FlagHit]]) -> int:
+def _write_hits(path: Path, run: FlagRun) -> int:
+    """One line per hit: ``location`` (file:line, as validate names rows), ``index`` (0-based), id, flag, reason."""
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     with open(path, "w", encoding="utf-8") as handle:
-        for index, (record, found) in enumerate(zip(records, hits)):
+        for index, (record, found) in enumerate(zip(run.records, run.hits)):
             for hit in found:
-                row = {"index": index, "id": record.id, "name": hit.name, "reason": hit.reason}
+                row = {"location": run.locations[index], "index": index, "id": record.id, "name": hit.name,
+                       "reason": hit.reason}
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
                 count += 1
     return count
@@ -154,7 +158,7 @@ def _print_summary(run: FlagRun, with_embeddings: bool) -> None:
         for hit in found:
             counts[hit.name] = counts.get(hit.name, 0) + 1
             if len(examples.setdefault(hit.name, [])) < EXAMPLES_PER_FLAG:
-                examples[hit.name].append(f"  #{index}: {hit.reason}")
+                examples[hit.name].append(f"  {run.locations[index]}: {hit.reason}")
     share = lambda n: f"{100 * n / len(records):.2f}%" if records else "-"
     print_table([(name, counts[name], share(counts[name])) for name in counts], ["flag", "rows", "share"])
     if not with_embeddings:

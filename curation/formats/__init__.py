@@ -48,6 +48,8 @@ class ReadResult:
     rejections: list[Rejection] = field(default_factory=list)
     # With keep_duplicates: index in ``records`` of each repeated row -> location of its first copy.
     duplicates: dict[int, str] = field(default_factory=dict)
+    # Where each record came from ("file.jsonl:12", "file.json[3]"), aligned with ``records``.
+    locations: list[str] = field(default_factory=list)
 
     @property
     def rows_seen(self) -> int:
@@ -117,22 +119,26 @@ def read_file(
         elif isinstance(item, Duplicate):
             result.duplicates[len(result.records)] = item.first
             result.records.append(item.record)
+            result.locations.append(item.location)
         else:
             result.records.append(item)
+            # Rows are normalised one at a time: a record comes from the row read last.
+            result.locations.append(conversations.last)
     if conversations.rows and conversations.rows * 2 >= conversations.seen:
         result.format = "sharegpt"  # a JSON/JSONL file of conversations: say what it holds, not its container
     return result
 
 
 class _ConversationCounter:
-    """Passes raw rows through, counting those that are ShareGPT conversations (for ReadResult.format)."""
+    """Passes raw rows through, counting ShareGPT conversations (ReadResult.format) and noting the last location."""
 
     def __init__(self, rows: Any) -> None:
-        self._rows, self.seen, self.rows = rows, 0, 0
+        self._rows, self.seen, self.rows, self.last = rows, 0, 0, ""
 
     def __iter__(self) -> Any:
         for location, raw in self._rows:
             self.seen += 1
+            self.last = location
             if isinstance(raw, Mapping) and "instruction" not in raw and any(k in raw for k in CONVERSATION_KEYS):
                 self.rows += 1
             yield location, raw

@@ -375,15 +375,22 @@ class LLMClient:
         self, pending: list[int], requests: list[dict[str, Any]], keys: list[str], finish: ResultFn
     ) -> None:
         client = make_client(self.options, self.api_key)
-        writer: BatchWriter[tuple[CallResult, dict[str, Any], int | None]] = BatchWriter(
-            self.calls.save, "llm-call-log"
+        loop = asyncio.get_running_loop()
+        writer: BatchWriter[tuple[CallResult, dict[str, Any], int | None, asyncio.Future[None]]] = BatchWriter(
+            lambda batch: self.calls.save([entry[:3] for entry in batch]),
+            "llm-call-log",
+            after=lambda batch, error: [loop.call_soon_threadsafe(_settle, entry[3], error) for entry in batch],
         )
         queue = iter(pending)
 
         async def worker() -> None:
             for index in queue:  # one shared iterator: each index goes to exactly one worker
                 call = await self._call(client, keys[index], requests[index])
-                writer.put((call, requests[index], self.job_id))
+                logged: asyncio.Future[None] = loop.create_future()
+                writer.put((call, requests[index], self.job_id, logged))
+                # The caller stores what it makes of the answer (a rating, a verdict) only once the call
+                # itself is in the log: a kill between the two never leaves a result without its call.
+                await logged
                 finish(index, call)
 
         workers: list[asyncio.Task[None]] = []
@@ -473,3 +480,12 @@ class LLMClient:
             self.log(f"call failed after {attempts} attempt(s): {description}", "warning")
         elif self._errors_logged == SHOWN_ERRORS + 1:
             self.log("more calls failed; the count is in the summary", "warning")
+
+
+def _settle(logged: asyncio.Future[None], error: BaseException | None) -> None:
+    if logged.done():  # its worker was cancelled meanwhile
+        return
+    if error is None:
+        logged.set_result(None)
+    else:
+        logged.set_exception(RuntimeError(f"storing the call log failed: {error}"))

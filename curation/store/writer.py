@@ -18,9 +18,20 @@ Item = TypeVar("Item")
 _STOP = object()
 
 
+# Called in the writer thread after each batch: (the batch, None) once committed, or (the batch, the error).
+AfterWrite = Callable[[list[Item], BaseException | None], None]
+
+
 class BatchWriter(Generic[Item]):
-    def __init__(self, write: Callable[[list[Item]], None], name: str = "writer", max_batch: int = 500) -> None:
+    def __init__(
+        self,
+        write: Callable[[list[Item]], None],
+        name: str = "writer",
+        max_batch: int = 500,
+        after: AfterWrite[Item] | None = None,
+    ) -> None:
         self._write = write
+        self._after = after
         self._max_batch = max_batch
         self._queue: queue.Queue[object] = queue.Queue()
         self._error: BaseException | None = None
@@ -58,3 +69,5 @@ class BatchWriter(Generic[Item]):
                     self._write(batch)  # type: ignore[arg-type]
                 except BaseException as err:  # noqa: BLE001 -- kept and raised in the producer, which can report it
                     self._error = err
+            if batch and self._after is not None:
+                self._after(batch, self._error)  # type: ignore[arg-type]
