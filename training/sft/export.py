@@ -65,3 +65,29 @@ def main(args: argparse.Namespace) -> int:
         store.close()
     print(folder)
     return 0
+
+
+def export_for(store: Any, settings: Any, person: Any, model_id: int, merged: bool) -> Path:
+    """The studio's export: into ``<workspace>/exports/model-ID-adapter|merged``; merging runs in a child
+    process (it loads torch, which the studio process does not)."""
+    import os
+    import subprocess
+    import sys
+
+    from curation.config import REPO_DIR
+    from curation.studio_auth import require
+
+    require(person, "export", "export a trained model")
+    info = store.models.get(model_id)
+    out = (Path(settings.workspace) / "exports" / f"model-{model_id}-{'merged' if merged else 'adapter'}").resolve()
+    if out.exists() and (out / "export.json").exists():
+        return out  # exported before: the same run gives the same files
+    if not merged:
+        return export_model(info, out, merged=False)
+    env = {**os.environ, "DATABASE_URL": store.url, "CURATION_WORKSPACE": str(Path(settings.workspace).resolve())}
+    done = subprocess.run([sys.executable, "-m", "training", "export", "--model", str(model_id), "--out", str(out),
+                           "--merged"], env=env, cwd=REPO_DIR, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError((done.stdout + done.stderr).strip().splitlines()[-1] if (done.stdout + done.stderr).strip()
+                           else f"export exited with code {done.returncode}")
+    return out

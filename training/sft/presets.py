@@ -33,7 +33,10 @@ class Preset:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     bf16: bool = True  # used only where the device supports it (see training.sft.device)
+    # LoRA only: keep the frozen base weights in bf16 too (the adapter stays fp32), where bf16 is used.
+    bf16_base_weights: bool = False
     group_by_length: bool = True
+    pad_to_max_length: bool = False  # every batch padded to max_length: the naive baseline of the benchmark
     eval_fraction: float = 0.05
     eval_max: int = 200
     seed: int = 42

@@ -103,7 +103,7 @@ def _train(config: RunConfig, preset: Preset, device: Device, out: Path, data: T
         print(f"note: {len(no_response)} of {len(train_set)} examples have no response token within "
               f"{preset.max_length} tokens (first: {no_response[0]}); they stay but carry no loss", flush=True)
     args = sft_config(preset, device, out, config.max_steps, has_eval=len(eval_set) > 0)
-    model = bases.load_model(base_path)
+    model = bases.load_model(base_path, dtype=_base_dtype(preset, device))
     cancel = CancelOnFile(out)
     run_info = {"command": config.command, "preset": preset.name, "global_batch": preset.global_batch,
                 "world_size": device.world_size, "examples": len(train_set), "eval_examples": len(eval_set)}
@@ -132,6 +132,12 @@ def _train(config: RunConfig, preset: Preset, device: Device, out: Path, data: T
         (out / RESULT_FILE).write_text(json.dumps({**result.to_dict(), **run_info, "data_hash": data.data_hash,
                                                    "base_model_path": base_path}, indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def _base_dtype(preset: Preset, device: Device) -> Any:
+    import torch
+
+    return torch.bfloat16 if preset.lora and preset.bf16_base_weights and device.bf16 else torch.float32
 
 
 def split(dataset: Any, preset: Preset) -> tuple[Any, Any]:
@@ -165,6 +171,7 @@ def sft_config(preset: Preset, device: Device, out: Path, max_steps: int, has_ev
         gradient_checkpointing=not cpu,
         train_sampling_strategy="group_by_length" if preset.group_by_length else "random",
         length_column_name="length",
+        pad_to_multiple_of=preset.max_length if preset.pad_to_max_length else "auto",
         max_length=None,  # cut in training.sft.data, so no example is dropped silently
         dataset_kwargs={"skip_prepare_dataset": True},
         remove_unused_columns=False,
