@@ -14,13 +14,16 @@ CAR_KEY = "studio_car_by_rater"
 LAST_KEY = "studio_last_choice"
 
 
-def tau_for(dataset: str, rater: str, version: str, field: str) -> float | None:
-    """The τ set for this dataset + rater on this score field (0–5 or raw) in this session, or None."""
-    return st.session_state.get(TAU_KEY, {}).get((dataset, rater, version, field))
+def tau_for(dataset: str, rater: str, version: str, scale: str) -> float | None:
+    """The τ set for this dataset + rater on this scale (the studio's "0-5" or "raw") in this session, or None.
+
+    Keyed by the scale asked for, not the score field used: a rater without a 0–5 score is thresholded on
+    its raw one under either scale, and every page must find the same τ for it."""
+    return st.session_state.get(TAU_KEY, {}).get((dataset, rater, version, scale))
 
 
-def remember_tau(dataset: str, rater: str, version: str, field: str, tau: float) -> None:
-    st.session_state.setdefault(TAU_KEY, {})[(dataset, rater, version, field)] = float(tau)
+def remember_tau(dataset: str, rater: str, version: str, scale: str, tau: float) -> None:
+    st.session_state.setdefault(TAU_KEY, {})[(dataset, rater, version, scale)] = float(tau)
     # What Export offers first for this dataset: the method and rater last used on it.
     st.session_state.setdefault(LAST_KEY, {})[dataset] = ("threshold", rater, version)
 

@@ -23,7 +23,7 @@ store = studio.store()
 def threshold_section(info, scores: explore.Scores, in_force: dict, label: str, rater: str, version: str) -> explore.TauSummary:
     """τ for this dataset + rater (as last set in the session, else the median), then the part τ changes."""
     low, high = scores.tau_range()
-    remembered = choices.tau_for(info.name, rater, version, scores.field)
+    remembered = choices.tau_for(info.name, rater, version, studio.score_scale())
     tau = remembered if remembered is not None else select.default_tau(scores.values)
     key = f"tau_{info.id}_{label}_{scores.field}"
     # The slider shows the τ of this dataset + rater: back from another page (widget state is forgotten off
@@ -41,7 +41,7 @@ def tau_section(info, scores: explore.Scores, in_force: dict, label: str, rater:
     low, high, step = bounds
     tau = st.slider(f"Threshold τ on {scores.scale_label}: keep examples scoring at least τ", low, high, step=step,
                     key=key)
-    choices.remember_tau(info.name, rater, version, scores.field, tau)
+    choices.remember_tau(info.name, rater, version, studio.score_scale(), tau)
     iqs_meaning(rater, scores.field, tau)
     keep, drop = select.override_masks(scores.ids, in_force)
     summary = explore.summarize_tau(scores, tau, keep, drop)

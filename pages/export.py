@@ -54,7 +54,7 @@ def method_and_params(info, version) -> tuple[str, dict, tuple[str, str] | None]
 def tau_input(info, rater: tuple[str, str], label: str) -> float:
     """τ for this dataset + rater, as Explore left it (0.0 if never set); a change here is remembered too."""
     field = SCALES[studio.score_scale()]
-    tau = remembered.tau_for(info.name, *rater, field)
+    tau = remembered.tau_for(info.name, *rater, studio.score_scale())
     context = (info.name, *rater, field)
     offered = float(tau if tau is not None else 0.0)
     if st.session_state.get("export_tau_for") != context or "export_tau" not in st.session_state:
@@ -65,7 +65,7 @@ def tau_input(info, rater: tuple[str, str], label: str) -> float:
     origin = "set on Explore or here" if tau is not None else "not set on Explore in this session"
     st.caption(f"τ in force for {info.name} with {label}: {value:g} ({origin}).")
     if tau is not None or value != offered:  # changed here: Explore and Map follow
-        remembered.remember_tau(info.name, *rater, field, value)
+        remembered.remember_tau(info.name, *rater, studio.score_scale(), value)
     return float(value)
 
 

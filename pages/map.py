@@ -75,7 +75,7 @@ def threshold_verdict(info, scores: explore.Scores | None, rater: tuple[str, str
     """The τ verdict (with overrides) for this dataset + rater and the sentence naming the τ in force."""
     if scores is None or rater is None:
         return None, ""
-    tau = remembered.tau_for(info.name, *rater, scores.field)
+    tau = remembered.tau_for(info.name, *rater, studio.score_scale())
     origin = "set on Explore" if tau is not None else "the median; not set on Explore in this session"
     tau = tau if tau is not None else select.default_tau(scores.values)
     kept = select.kept_at(scores.values, tau, scores.ids, in_force)

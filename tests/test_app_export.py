@@ -117,3 +117,17 @@ def test_the_export_page_adds_a_llama_factory_dataset_info_entry(studio_env, set
     info = json.loads((settings.workspace / "exports" / "dataset_info.json").read_text())
     assert info[data.stem]["file_name"] == data.name and info[data.stem]["formatting"] == "alpaca"
     assert any("LLaMA-Factory: dataset" in t.value for t in app.text)
+
+
+def test_a_rater_without_a_0_5_score_brings_its_tau_to_export(studio_env):
+    from curation.store import RatingRow
+
+    records = toy_records(20)
+    studio_env.datasets.create("raw-only", records, created_by="tests")
+    studio_env.ratings.save([RatingRow(r.id, "iqs", "raw", "ok", score=i / 10) for i, r in enumerate(records)])
+    app = studio("explore", person=("ann", "annotator"))
+    tau_key = next(k for k in app.session_state if str(k).startswith("tau_"))
+    app.slider(key=tau_key).set_value(1.5).run()
+    app.switch_page("pages/export.py").run()
+    assert app.number_input(key="export_tau").value == pytest.approx(1.5)
+    assert kept(app) == 5
