@@ -34,6 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "curation" / "data" / "pools" / "car_selected_1k.json"
+sys.path.insert(0, str(REPO))  # run as a script: the tokenizer count imports the repo's packages
 # The child reports its own peak RSS (RUSAGE_CHILDREN would give the largest of all rows so far).
 CHILD = (
     "import json, os, resource, sys\n"
