@@ -127,10 +127,19 @@ def cluster_names(texts: Sequence[str], labels: np.ndarray, k: int, terms: int =
         documents[int(label)].append(text)
     # Words start with a letter, have two characters or more (no stray "s" from "summer's") and may carry
     # + or # so that C++ and C# stay themselves.
-    vectorizer = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][\w+#]+", max_features=30000)
-    try:
-        counts = vectorizer.fit_transform(["\n".join(parts) for parts in documents])
-    except ValueError:  # nothing but stop words
+    # With four clusters or more, a word used in every cluster names none of them (the dataset's template
+    # words: "walk question place" everywhere); with fewer, or if nothing else is left, it may.
+    joined = ["\n".join(parts) for parts in documents]
+    counts = vectorizer = None
+    for max_df in ([0.99, 1.0] if k >= 4 else [1.0]):
+        vectorizer = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][\w+#]+", max_features=30000,
+                                     max_df=max_df)
+        try:
+            counts = vectorizer.fit_transform(joined)
+            break
+        except ValueError:  # nothing but stop words (or, with max_df, only words every cluster uses)
+            continue
+    if counts is None:
         return [f"cluster {c}" for c in range(k)]
     scores = TfidfTransformer(sublinear_tf=True).fit_transform(counts).toarray()
     vocabulary = vectorizer.get_feature_names_out()

@@ -32,7 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from curation.progress import ProgressFn
 from curation.records import Record
+from curation.studio_auth import Person, refusal, require
 
 __all__ = [
     "Mover",
@@ -310,11 +312,14 @@ def scorer_for(settings: Any) -> Any:
     return _scorer(str(config.weights or ""), config.device, config.batch_size, config.max_length)
 
 
-def explain_example(store: Any, settings: Any, record: Record, rater_version: str) -> Mover | None:
-    """The stored mover of ``record``'s IQS rating, computing and storing it first if needed.
+def explain_example(
+    store: Any, settings: Any, record: Record, rater_version: str, person: Person | None = None
+) -> Mover | None:
+    """The stored mover of ``record``'s IQS rating, computing it first if needed.
 
-    None when the record has no ok rating of ``rater_version`` or when the installed scorer is another
-    version (its numbers would not be the rating's).
+    What is computed is stored with the rating when ``person`` may run jobs (a visitor who may not still
+    sees it, computed for them). None when the record has no ok rating of ``rater_version`` or when the
+    installed scorer is another version (its numbers would not be the rating's).
     """
     row = store.ratings.stored(IQS_RATER, rater_version, [record.id]).get(record.id)
     if row is None or row.status != "ok":
@@ -329,11 +334,18 @@ def explain_example(store: Any, settings: Any, record: Record, rater_version: st
     scorer = scorer_for(settings)
     if scorer.version != rater_version:
         return None
+    if refusal(person, "run_job", "store explanations") is not None:
+        return find_movers(scorer, [record])[0]
     return _store_movers(store, scorer, [record], {record.id: row})[0]
 
 
-def explain_dataset(store: Any, settings: Any, records: Sequence[Record], chunk: int = 256) -> int:
-    """Movers for every ok IQS rating of ``records`` still without one (the installed scorer's version)."""
+def explain_dataset(
+    store: Any, settings: Any, records: Sequence[Record], person: Person | None, chunk: int = 256,
+    progress: ProgressFn | None = None,
+) -> int:
+    """Movers for every ok IQS rating of ``records`` still without one (the installed scorer's version),
+    stored chunk by chunk (a killed run keeps what it did); returns how many were computed."""
+    require(person, "run_job", "compute explanations")
     scorer = scorer_for(settings)
     unique = list({r.id: r for r in records}.values())
     rows = store.ratings.stored(IQS_RATER, scorer.version, [r.id for r in unique])
@@ -342,6 +354,8 @@ def explain_dataset(store: Any, settings: Any, records: Sequence[Record], chunk:
     todo.sort(key=lambda r: len(r.output))  # variants of similar length share batches
     for start in range(0, len(todo), chunk):
         _store_movers(store, scorer, todo[start : start + chunk], rows)
+        if progress is not None:
+            progress(min(start + chunk, len(todo)), len(todo), "explaining")
     return len(todo)
 
 

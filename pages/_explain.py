@@ -38,7 +38,7 @@ def iqs_panel(info, record: Record, open_better: Callable[[str], None], key: str
     mover = explain.mover_of(rating["raw"])
     if mover is None:
         with st.spinner("Scoring the response without each of its sentences…"):
-            mover = explain.explain_example(store, studio.settings(), record, rating["rater_version"])
+            mover = explain.explain_example(store, studio.settings(), record, rating["rater_version"], studio.person())
         if mover is not None:
             lines[-1] = f"{lines[-1]} {mover.text()}"
         else:

@@ -105,3 +105,18 @@ def test_cli_imports_and_lists(tmp_path: Path) -> None:
     refused = subprocess.run(base + ["answers", "import", str(DATA / "cherry_vicuna_wrap.json"), "--testset",
                                      "vicuna80"], cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     assert refused.returncode == 1 and "choose one with --column" in refused.stderr
+
+
+def test_an_answer_set_exports_to_the_workspace_answer_files(tmp_path: Path) -> None:
+    """`answers export` writes <workspace>/answers/<model>/<testset>.jsonl, the files judges and studies read."""
+    from curation.judges.pairs import read_answers
+
+    workspace = tmp_path / "workspace"
+    base = [sys.executable, "-m", "curation", "--workspace", str(workspace), "answers"]
+    for command in (["import", str(DATA / "fastchat_vicuna80_gpt35.jsonl"), "--testset", "vicuna80"],
+                    ["export", "gpt-3.5-turbo:20230327", "--testset", "vicuna80"]):
+        done = subprocess.run(base + command, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+    answers = read_answers(workspace / "answers" / "gpt-3.5-turbo-20230327" / "vicuna80.jsonl")
+    assert [a.id for a in answers] == ["1", "2", "3", "4", "5"]
+    assert answers[0].instruction == "How can I improve my time management skills?"

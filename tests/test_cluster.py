@@ -163,3 +163,10 @@ def test_names_are_the_top_three_c_tf_idf_terms_of_each_cluster() -> None:
     assert names[0].split(", ")[0] == "french" and "translate" in names[0]
     assert set(names[1].split(", ")[:2]) == {"list", "python"}
     assert all(len(n.split(", ")) == 3 for n in names)
+
+
+def test_words_every_cluster_uses_name_none_of_them() -> None:
+    topics = ["sea beach", "mountain snow", "city street", "forest tree"]
+    texts = [f"Walk question {i}: describe place {i}. {topics[i % 4]}" for i in range(40)]
+    names = cluster_names(texts, np.array([i % 4 for i in range(40)]), 4)
+    assert [set(n.split(", ")) for n in names] == [set(t.split()) for t in topics]

@@ -15,6 +15,7 @@ from curation.config import Settings
 from curation.raters.run import RateRequest, rate
 from curation.records import Record
 from curation.store import Store
+from curation.studio_auth import Forbidden, cli_person
 
 RECORDS = [
     Record("Give three tips for staying healthy.", "",
@@ -99,7 +100,13 @@ def test_every_iqs_rating_is_explained_and_the_mover_moves_the_score_as_stated(
         row = stored[record.id]
         assert row.status == "ok" and row.explanation and f"IQS {row.score_0_5:.2f} on 0–5" in row.explanation
 
-    movers = {r.id: explain.explain_example(store, settings, r, scorer.version) for r in RECORDS}
+    assert explain.mover_of(stored[RECORDS[0].id].raw) is None
+    visitor = explain.explain_example(store, settings, RECORDS[0], scorer.version, person=None)
+    assert visitor is not None and explain.mover_of(
+        store.ratings.stored("iqs", scorer.version, [RECORDS[0].id])[RECORDS[0].id].raw) is None  # not stored
+    lead = cli_person()
+    movers = {r.id: explain.explain_example(store, settings, r, scorer.version, lead) for r in RECORDS}
+    assert movers[RECORDS[0].id] == visitor
     assert movers[RECORDS[-1].id] is None  # an empty response has no sentence to remove
     for record in RECORDS[:-1]:
         mover = movers[record.id]
@@ -117,4 +124,27 @@ def test_every_iqs_rating_is_explained_and_the_mover_moves_the_score_as_stated(
         assert explain.mover_of(row.raw) == mover and row.explanation.endswith(mover.text())
         assert row.score == stored[record.id].score  # the score itself is untouched
 
-    assert explain.explain_dataset(store, settings, RECORDS) == 0  # everything explained already: nothing to do
+    with pytest.raises(Forbidden):
+        explain.explain_dataset(store, settings, RECORDS, person=None)
+    assert explain.explain_dataset(store, settings, RECORDS, lead) == 0  # everything explained already
+
+
+@pytest.mark.slow  # loads the scorer (rate) and uses the cached one (explain)
+def test_explain_command_stores_every_mover_and_prints_explanations(
+    scorer, sqlite_store: Store, settings: Settings, capsys: pytest.CaptureFixture[str]  # type: ignore[no-untyped-def]
+) -> None:
+    from curation.cli import main
+
+    sqlite_store.datasets.create("cli-explained", RECORDS[:3], created_by="tests")
+    workspace = ["--workspace", str(settings.workspace)]
+    assert main([*workspace, "explain", "cli-explained"]) == 1  # not rated yet: says what to run
+    assert "rate it first: python -m curation rate --dataset cli-explained" in capsys.readouterr().err
+    assert main([*workspace, "rate", "--dataset", "cli-explained"]) == 0
+    capsys.readouterr()
+    assert main([*workspace, "explain", "cli-explained", "--show", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "3 explanations computed now, 3 IQS ratings" in out
+    rows = sqlite_store.ratings.stored("iqs", scorer.version, [r.id for r in RECORDS[:3]])
+    for record in RECORDS[:3]:
+        mover = explain.mover_of(rows[record.id].raw)
+        assert mover is not None and f"- {record.id}: " in out and mover.text() in out

@@ -95,7 +95,7 @@ def test_training_help_exits_zero() -> None:
 @pytest.mark.slow  # trains for a few steps and loads MiniLM three times
 def test_writes_every_output_file(run: dict[str, Any]) -> None:
     names = {p.name for p in run["out"].iterdir()}
-    assert names == {"iqs.safetensors", "config.json", "calibration.json", "metrics.json", "README.md"}
+    assert names == {"iqs.safetensors", "config.json", "calibration.json", "metrics.json", "meaning.json", "README.md"}
     config = json.loads((run["out"] / "config.json").read_text(encoding="utf-8"))
     assert config["format"] == "iqs-minilm/1" and config["max_length"] == 128 and config["num_layers"] == 6
 

@@ -274,3 +274,23 @@ def write_answers(items: list[AnswerItem], stored: dict[tuple[str, str], AnswerR
             }
             handle.write(json.dumps(line, ensure_ascii=False) + "\n")
     os.replace(partial, out)
+
+
+def export_answers(store: Store, model_id: str, testset: str, out: Path, decoding_hash: str | None = None) -> int:
+    """A stored answer set as a JSONL answer file (the ``--out`` shape); returns how many answers it holds."""
+    rows = store.answers.of(model_id, testset, decoding_hash)
+    decodings = sorted({row.decoding_hash for row in rows})
+    if not rows:
+        raise GenerateError(f"no stored answers of '{model_id}' on {testset}; see `python -m curation answers list`")
+    if len(decodings) > 1:
+        raise GenerateError(f"'{model_id}' answered {testset} under {len(decodings)} decodings "
+                            f"({', '.join(decodings)}); name one with --decoding")
+    write_answers(answer_items(store, [testset]), {(row.testset, row.item_id): row for row in rows}, out)
+    return len(rows)
+
+
+def file_safe(model_id: str) -> str:
+    """A model id as a folder name of ``<workspace>/answers`` (the judges' and studies' answer-file layout)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", model_id).strip("-.")[:100] or "model"

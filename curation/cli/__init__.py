@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "curation.cli.answers",
     "curation.cli.data",
     "curation.cli.demo",
+    "curation.cli.explain",
     "curation.cli.flags",
     "curation.cli.jobs",
     "curation.cli.judge",

@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 from curation.answers import GenerateError, GenerateRequest, GenerateSummary, generate, import_answers
+from curation.answers.run import export_answers, file_safe
 from curation.cli import CommandError
 from curation.cli.common import add_background_arguments, open_store, print_table, progress_bar, start_background_job
 from curation.config import Settings
-from curation.studio_auth import Person
+from curation.studio_auth import cli_person
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -30,6 +31,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     imp.add_argument("--allow-unmatched", action="store_true", help="store the rows that match, report the rest")
     imp.add_argument("--user", default="cli", help="who imports (kept with the answers)")
     imp.set_defaults(run=run_import)
+    export = actions.add_parser(
+        "export", help="write a stored answer set as JSONL (default: <workspace>/answers/<model>/<testset>.jsonl, "
+        "the answer files the judges and human studies read)")
+    export.add_argument("model", help="the model id as `answers list` shows it")
+    export.add_argument("--testset", required=True)
+    export.add_argument("--decoding", help="the decoding hash, when the model answered under several")
+    export.add_argument("--out", type=Path, help="the JSONL file to write instead")
+    export.set_defaults(run=run_export)
     listing = actions.add_parser("list", help="stored answer sets: model, test set, decoding, count, truncated")
     listing.add_argument("--testset", help="only this test set")
     listing.set_defaults(run=run_list)
@@ -61,11 +70,6 @@ def _register_generate(commands: argparse._SubParsersAction) -> None:
     decoding.add_argument("--api", choices=("chat", "completions"), help="with --base-url: which endpoint")
     add_background_arguments(parser, "its summary")
     parser.set_defaults(run=run_generate)
-
-
-def cli_person(name: str) -> Person:
-    """The CLI acts as a local lead: whoever runs it owns the machine and the workspace."""
-    return Person(name or "cli", "lead", via="cli")
 
 
 def run_generate(args: argparse.Namespace, settings: Settings) -> int:
@@ -129,4 +133,14 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print_table([(s.testset, s.model_id, s.decoding_hash, s.source, s.n, s.n_truncated) for s in sets],
                 ["testset", "model", "decoding", "source", "answers", "truncated"])
+    return 0
+
+
+def run_export(args: argparse.Namespace, settings: Settings) -> int:
+    out = args.out or settings.workspace / "answers" / file_safe(args.model) / f"{args.testset}.jsonl"
+    try:
+        n = export_answers(open_store(settings), args.model, args.testset, out, args.decoding)
+    except GenerateError as err:
+        raise CommandError(str(err)) from err
+    print(f"wrote {n} answers of '{args.model}' on {args.testset} to {out}")
     return 0

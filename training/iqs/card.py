@@ -27,6 +27,7 @@ def write_card(out: Path) -> None:
     quantiles = ", ".join(f"p{q} {v:.2f}" for q, v in shipped["alpaca_pool_0_5_quantiles"].items())
     card = CARD.format(
         meaning=_meaning_lines(out),
+        cv=_cv_section(out),
         command=_portable_command(metrics["command"]),
         seed=a["seed"],
         epochs=a["epochs"],
@@ -83,6 +84,26 @@ def _meaning_lines(out: Path) -> str:
     )
     return (f"* What a threshold lets through on the {meaning['pairs']} valid pairs (`meaning.json`, shown on the "
             f"Rate and Explore pages): {rows}.\n")
+
+
+def _cv_section(out: Path) -> str:
+    """Cross-validated accuracies from cv.json (``--folds K``), or how to get them."""
+    path = out / "cv.json"
+    command = "python -m training iqs --folds 5 --out <dir> --epochs 3 --length-prior poe --threads 2"
+    if not path.is_file():
+        return ("## Cross-validation\nNot run for these weights: every number above is a validation number. "
+                f"`{command}` trains k models over train + valid grouped by instruction (~30 min per fold on a "
+                "quiet 2-core machine) and writes `cv.json`: mean ± sd per fold of the pairwise accuracy, the "
+                "not-longer share and the length-only baseline on the same folds.\n\n")
+    cv = json.loads(path.read_text(encoding="utf-8"))
+    s = cv["summary"]
+    rows = "\n".join(
+        f"| {label} | {s[a]['mean']:.3f} ± {s[a]['sd']:.3f} | {s[b]['mean']:.3f} ± {s[b]['sd']:.3f} |"
+        for label, a, b in (("all pairs", "valid_acc", "length_baseline_acc"),
+                            ("expert not longer", "valid_acc_not_longer", "length_baseline_acc_not_longer")))
+    return (f"## Cross-validation\n{cv['k']} folds over {cv['pairs']} pairs (train + valid, grouped by "
+            "instruction; each fold's model at its last step, nothing chosen on the test fold), mean ± sd:\n\n"
+            f"| pairs | IQS | length only |\n|---|---:|---:|\n{rows}\n\n")
 
 
 def _portable_command(command: str) -> str:
@@ -166,7 +187,7 @@ reproduces the table (plus the subset where the expert kept the instruction);
 * Validation numbers on {n_valid} pairs ({n_nl} not-longer): one standard error is about
   {se:.1f} points overall and {se_nl:.1f} points on the not-longer subset.
 
-## Files
+{cv}## Files
 | file | size |
 |---|---:|
 {files}

@@ -15,6 +15,7 @@ from training.iqs.card import write_card
 from training.iqs.data import DATA, POOL, load_pairs
 from training.iqs.export import export
 from training.iqs.fit import SELECT, fit, log
+from training.iqs.folds import run_cv
 from training.iqs.model import build_model
 from training.iqs.shipped import finish
 
@@ -70,6 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-bf16", action="store_true", help="train in fp32 instead of bf16 autocast")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N train pairs (smoke tests)")
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="K >= 2: k-fold cross-validation over train + valid grouped by instruction (cv.json in --out, "
+        "mean ± sd per fold; nothing exported) instead of training the shipped model",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -79,6 +87,9 @@ def main(args: argparse.Namespace) -> int:
     seed_everything(args.seed)
     t0 = time.time()
     train, valid = load_pairs(args.train), load_pairs(args.valid)
+    if args.folds:
+        run_cv(args, train, valid)
+        return 0
     dropped = sum(p.identical for p in train)
     train = [p for p in train if not p.identical]
     if args.limit:
