@@ -6,7 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from curation import jobs
+from curation.judges.evaluate import EvaluateError, EvaluateRequest, find_baseline, start_evaluation
 from curation.studio_auth import Forbidden
+from curation.testsets import BUILTIN
 from pages import _studio as studio
 from training.sft import job as train_jobs
 from training.sft import report
@@ -154,6 +156,34 @@ def registry() -> None:
                 st.warning(str(err))
             else:
                 st.text(f"Written to {folder}")
+    evaluate_box(done)
+
+
+def evaluate_box(done: dict) -> None:
+    """The loop in one click: the model and its baseline answer the test sets, the judge compares them."""
+    with st.expander("Evaluate against its baseline"):
+        chosen = st.selectbox("Model", list(done), key="train_eval_model", format_func=lambda i: f"#{i} {done[i].name}")
+        baseline = find_baseline(store, done[chosen])
+        if baseline is None:
+            st.caption("No finished model with the same preset and base model trained on the full pool or the random "
+                       "subset yet: train the baselines first (the button beside Train).")
+            return
+        st.text(f"Baseline: #{baseline.id} {baseline.name} ({baseline.role})")
+        testsets = st.multiselect("Test sets", [spec.name for spec in BUILTIN], default=["vicuna80"],
+                                  key="train_eval_testsets")
+        st.caption(f"Both answer them here, then the {settings.judge.judge} judge ({settings.judge.model} at "
+                   f"{settings.judge.base_url}) compares them in both orders; the runs land on Compare.")
+        reason = studio.may("judge", "evaluate a model") or studio.may("run_paid_job", "launch a paid evaluation")
+        if reason:
+            st.caption(reason)
+        if st.button("Evaluate", key="train_evaluate", disabled=reason is not None or not testsets):
+            try:
+                job_id = start_evaluation(store, settings, EvaluateRequest(model=chosen, baseline=baseline.id,
+                                                                           testsets=testsets), studio.person())
+            except (Forbidden, EvaluateError, jobs.JobError) as err:
+                st.warning(str(err))
+            else:
+                st.toast(f"Job {job_id} started: evaluate #{chosen} against #{baseline.id}")
 
 
 def main() -> None:

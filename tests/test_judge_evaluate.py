@@ -55,3 +55,26 @@ def test_evaluate_needs_a_lead_and_a_baseline(settings: Settings, sqlite_store: 
         start_evaluation(sqlite_store, settings, request, Person("ann", "annotator"))
     with pytest.raises(EvaluateError, match="train the baselines first"):
         start_evaluation(sqlite_store, settings, request, Person("lea", "lead"))
+
+
+def test_the_train_page_evaluates_a_model_against_its_baseline(monkeypatch, settings: Settings,
+                                                                sqlite_store: Store) -> None:
+    from studio_helpers import point_studio_at, studio
+
+    from curation import jobs
+
+    point_studio_at(monkeypatch, settings, sqlite_store)
+    curated = register(sqlite_store, "curated", "selection")
+    full = register(sqlite_store, "full", "full pool")
+    annotator = studio("train", person=("ann", "annotator"))
+    annotator.selectbox(key="train_eval_model").set_value(curated).run()
+    assert annotator.button(key="train_evaluate").disabled
+    lead = studio("train", person=("lea", "lead"))
+    lead.selectbox(key="train_eval_model").set_value(curated).run()
+    assert any(f"Baseline: #{full} full (full pool)" in t.value for t in lead.text)
+    lead.multiselect(key="train_eval_testsets").set_value(["vicuna80", "koala180"]).run()
+    lead.button(key="train_evaluate").click().run()
+    [job] = jobs.all_jobs(sqlite_store, settings, kind="evaluate")
+    jobs.cancel(sqlite_store, settings, job.id, by=Person("lea", "lead"))  # its models are registry rows only
+    assert (job.params["model"], job.params["baseline"], job.params["testsets"]) == (curated, full, ["vicuna80", "koala180"])
+    assert job.created_by == "lea"
