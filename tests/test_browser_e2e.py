@@ -368,5 +368,5 @@ def test_a_page_url_opened_first_still_goes_through_the_app(studio_url, browser_
     settle(page)
     links = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
     # icon name, title; a signed-out visitor sees the read-only pages (no Vote, no Studies)
-    assert [link.split()[-1] for link in links] == ["Data", "Rate", "Explore", "Map", "Export", "Compare", "Answers"]
+    assert [link.split()[-1] for link in links] == ["Data", "Rate", "Explore", "Map", "Export", "Compare", "Train", "Answers"]
     shot(page, "00-page-url-first")
