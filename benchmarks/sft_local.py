@@ -87,6 +87,11 @@ def epoch_tokens(data: Path, examples: int) -> tuple[int, int]:
     return int(sum(train["length"])), steps
 
 
+# Evaluation runs at fractions of max_steps: on a run cut to a few steps it would run at every step and
+# swamp the training time the rows compare.
+NO_EVAL = ["--set", "eval_fraction=0"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=1000)
@@ -99,6 +104,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     print(f"CPU: {cpu_model()}")
+    print("every row trains without the held-out eval slice (eval_fraction=0): the times are training only")
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data.json"
         data.write_text(json.dumps(json.loads(DATA.read_text())[: args.examples]))
@@ -112,14 +118,15 @@ def main() -> None:
             variants.append(("padded to 512, bf16, random order", ["--set", "pad_to_max_length=true", "--set",
                                                                    "group_by_length=false"]))
         for label, extra in variants:
-            row = run(label, data, Path(tmp) / f"b{len(rows)}", [*extra, "--max-steps", str(args.baseline_steps)])
+            row = run(label, data, Path(tmp) / f"b{len(rows)}",
+                      [*NO_EVAL, *extra, "--max-steps", str(args.baseline_steps)])
             per_step = row["result"]["duration_s"] / row["result"]["steps"]
             row["train_s"] = per_step * steps
             row["note"] = f"extrapolated from {row['result']['steps']} steps ({per_step:.1f} s/step)"
             rows.append(row)
         if not args.skip_run:
             limit = ["--max-steps", str(args.local_steps)] if args.local_steps else []
-            row = run("local preset: bf16, length-grouped, dynamic padding", data, Path(tmp) / "local", limit)
+            row = run("local preset: bf16, length-grouped, dynamic padding", data, Path(tmp) / "local", [*NO_EVAL, *limit])
             per_step = row["result"]["duration_s"] / row["result"]["steps"]
             row["train_s"] = per_step * steps if args.local_steps else row["result"]["duration_s"]
             row["note"] = (f"extrapolated from {row['result']['steps']} steps ({per_step:.1f} s/step; grouped batches "
