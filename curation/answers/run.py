@@ -11,7 +11,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from curation.answers.generators import EndpointGenerator, Generated, LocalGener
 from curation.answers.items import AnswerItem, answer_items
 from curation.answers.models import ModelSpec, resolve_model
 from curation.config import Settings
+from curation.params import JobParams
 from curation.progress import ProgressFn
 from curation.store import AnswerRow, Store
 from curation.studio_auth import Person, require
@@ -33,7 +34,7 @@ class GenerateError(ValueError):
 
 
 @dataclass
-class GenerateRequest:
+class GenerateRequest(JobParams):
     """What to answer and how; decoding fields left None take the ``[generate]`` settings."""
 
     model: str
@@ -56,13 +57,8 @@ class GenerateRequest:
         if self.limit is not None and self.limit < 1:
             raise GenerateError(f"limit must be at least 1, got {self.limit}")
 
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> GenerateRequest:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in params.items() if k in names})
-
     def as_params(self) -> dict[str, Any]:
-        params = asdict(self)
+        params = super().as_params()
         if self.base_url:
             params["paid"] = True  # an endpoint may charge per call: only a lead launches or resumes it
         return params

@@ -8,10 +8,11 @@ skipped, so a resumed evaluation only does what is missing.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from curation.judges.run import JudgeRequest, run_comparison
+from curation.params import JobParams
 from curation.store import Store
 from curation.store.models import ModelInfo
 from curation.studio_auth import Person, require
@@ -24,7 +25,7 @@ class EvaluateError(ValueError):
 
 
 @dataclass
-class EvaluateRequest:
+class EvaluateRequest(JobParams):
     """Also the ``evaluate`` job's parameters."""
 
     model: int  # registry id of the trained model
@@ -36,14 +37,6 @@ class EvaluateRequest:
     limit: int | None = None  # items per test set, for a quick look
     answer_base_url: str | None = None  # the models are served by an endpoint instead of run here
     paid: bool = True  # the judge may charge: only a lead launches or resumes it
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> EvaluateRequest:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in params.items() if k in names})
-
-    def as_params(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def find_baseline(store: Store, model: ModelInfo) -> ModelInfo | None:

@@ -13,7 +13,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from curation.judges.rule import ORDERS, outcome_for_a, winner_model
 from curation.judges.stats import item_results, summarize
 from curation.llm import CallResult, LLMClient, estimate_prompt_tokens, price_per_million, request_key
 from curation.llm.client import is_paid  # one rule: an unknown price counts as paid
+from curation.params import JobParams
 from curation.progress import ProgressFn
 from curation.store import JudgmentRow, RunInfo, RunSpec, Store
 from curation.store.writer import BatchWriter
@@ -37,7 +38,7 @@ class JudgeRunError(ValueError):
 
 
 @dataclass
-class JudgeRequest:
+class JudgeRequest(JobParams):
     """What to compare and with which judge; also a ``judge`` job's parameters (never a key)."""
 
     judge: str = "vicuna"
@@ -73,14 +74,6 @@ class JudgeRequest:
             raise JudgeRunError(f"concurrency must be at least 1, got {self.concurrency}")
         if self.pandalm_endpoint is not None and self.pandalm_endpoint not in PANDALM_ENDPOINTS:
             raise JudgeRunError(f"pandalm endpoint must be one of {', '.join(PANDALM_ENDPOINTS)}")
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> JudgeRequest:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in params.items() if k in names})
-
-    def as_params(self) -> dict[str, Any]:
-        return asdict(self)
 
     @property
     def label_a(self) -> str:

@@ -17,13 +17,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from curation.config import Settings, secret
 from curation.formats import Rejection, parse_mapping, read_file, write_records
 from curation.llm.keys import normal_url
+from curation.params import JobParams
 from curation.progress import ProgressFn
 from curation.raters.base import Rater, RatingResult
 from curation.raters.llm import LLMOptions, LLMRater, estimate_prompt_tokens, price_per_million
@@ -44,7 +45,7 @@ class RateError(ValueError):
 
 
 @dataclass
-class RateRequest:
+class RateRequest(JobParams):
     """What to rate and how; also a rate job's parameters (no secrets: the key is looked up by the worker)."""
 
     rater: str = "iqs"
@@ -74,14 +75,6 @@ class RateRequest:
                 self.dimension = check_dimension(self.dimension)
             except ValueError as err:
                 raise RateError(str(err)) from err
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> RateRequest:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in params.items() if k in names})
-
-    def as_params(self) -> dict[str, Any]:
-        return asdict(self)
 
     def title(self) -> str:
         what = f"dataset '{self.dataset}'" if self.dataset else Path(self.input or "").name
