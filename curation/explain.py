@@ -189,7 +189,7 @@ def load_meaning(weights_dir: str | Path) -> dict[str, Any]:
 
 
 def threshold_meaning(weights_dir: str | Path | None, tau: float = 4.5) -> str | None:
-    """What τ on IQS's 0-5 scale lets through on CaR's valid pairs, from the model folder's meaning.json."""
+    """What τ on IQS's 0-5 scale lets through on expert pairs the model never saw (the folder's meaning.json)."""
     from curation.raters.iqs import BUNDLED_WEIGHTS_DIR
 
     meaning = load_meaning(weights_dir or BUNDLED_WEIGHTS_DIR).get("meaning") or {}
@@ -204,7 +204,7 @@ def threshold_meaning(weights_dir: str | Path | None, tau: float = 4.5) -> str |
         expert, original = row["expert_share"], row["original_share"]
     return (f"IQS at τ = {tau:g}: {expert:.0%} of expert-revised responses score at least {tau:g}, "
             f"against {original:.0%} of the original ones they revised "
-            f"({meaning['pairs']} CaR valid pairs, never trained on).")
+            f"({meaning.get('held_out') or str(meaning['pairs']) + ' CaR valid pairs, never trained on'}).")
 
 
 def pool_percentile(score_0_5: np.ndarray, quantiles: dict[float, float]) -> np.ndarray:

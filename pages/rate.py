@@ -63,7 +63,7 @@ def cost_box(info, request: RateRequest) -> float | None:
 
 
 def iqs_meaning() -> None:
-    """What the default τ means for IQS, measured on CaR's valid pairs (the model folder's meaning.json)."""
+    """What the default τ means for IQS, measured on expert pairs the model never saw (the folder's meaning.json)."""
     meaning = explain.threshold_meaning(settings.iqs.weights or None, ALPAGASUS_TAU)
     if meaning:
         st.caption(f"Scores come on a 0–5 scale, where AlpaGasus keeps τ = {ALPAGASUS_TAU:g}. {meaning}")

@@ -25,7 +25,11 @@ def write_card(out: Path) -> None:
         for h in metrics["history"]
     )
     quantiles = ", ".join(f"p{q} {v:.2f}" for q, v in shipped["alpaca_pool_0_5_quantiles"].items())
+    in_sample = metrics.get("valid_in_training", False)
     card = CARD.format(
+        data_line=(DATA_ALL if in_sample else DATA_SPLIT).format(train_pairs=metrics["train_pairs"],
+                                                                 n_valid=shipped["n_valid"]),
+        valid_title=VALID_IN_SAMPLE if in_sample else VALID_HELD_OUT,
         meaning=_meaning_lines(out),
         cv=_cv_section(out),
         command=_portable_command(metrics["command"]),
@@ -82,7 +86,8 @@ def _meaning_lines(out: Path) -> str:
         f"≥ {t['tau']:g}: {t['expert_share']:.0%} of expert-revised vs {t['original_share']:.0%} of original responses"
         for t in meaning["thresholds"]
     )
-    return (f"* What a threshold lets through on the {meaning['pairs']} valid pairs (`meaning.json`, shown on the "
+    held_out = meaning.get("held_out") or f"{meaning['pairs']} valid pairs"
+    return (f"* What a threshold lets through on {held_out} (`meaning.json`, shown on the "
             f"Rate and Explore pages): {rows}.\n")
 
 
@@ -101,14 +106,34 @@ def _cv_section(out: Path) -> str:
         f"| {label} | {s[a]['mean']:.3f} ± {s[a]['sd']:.3f} | {s[b]['mean']:.3f} ± {s[b]['sd']:.3f} |"
         for label, a, b in (("all pairs", "valid_acc", "length_baseline_acc"),
                             ("expert not longer", "valid_acc_not_longer", "length_baseline_acc_not_longer")))
+    from training.iqs.folds import table
+
+    steps = "\n".join(f"| {r['epoch']} | {r['step']} | {r['valid_acc']:.3f} | {r['valid_acc_not_longer']:.3f} |"
+                      for r in cv.get("by_step", []))
+    a = cv.get("args", {})
     return (f"## Cross-validation\n{cv['k']} folds over {cv['pairs']} pairs (train + valid, grouped by "
             "instruction; each fold's model at its last step, nothing chosen on the test fold), mean ± sd:\n\n"
-            f"| pairs | IQS | length only |\n|---|---:|---:|\n{rows}\n\n")
+            f"| pairs | IQS | length only |\n|---|---:|---:|\n{rows}\n\n"
+            f"Settings: {a.get('epochs')} epochs, length prior `{a.get('length_prior')}`, seed {a.get('seed')}; "
+            f"{cv.get('seconds', 0) / 60:.0f} min for all folds. Per fold:\n\n"
+            + "\n".join(table(cv).splitlines()[1:])
+            + "\n\nTest-fold accuracy at each check, averaged over folds (how it moves with training length; "
+            "the epochs of the shipped run were chosen from this):\n\n"
+            f"| epoch | step | IQS acc | IQS acc, not longer |\n|---:|---:|---:|---:|\n{steps}\n\n")
 
 
 def _portable_command(command: str) -> str:
     return command.replace(str(REPO) + "/", "")
 
+
+DATA_SPLIT = ("Trained on the {train_pairs} train pairs only; the {n_valid} valid pairs chose the\n"
+              "checkpoint. There is no test split here, so every number below is a validation number.")
+DATA_ALL = ("Trained on all {train_pairs} distinct pairs (train + valid) at fixed settings chosen by\n"
+            "cross-validation (see *Cross-validation*: those are the numbers on pairs a model never saw); the\n"
+            "last step is shipped. The valid-split table below is in-sample and only checks the export.")
+VALID_HELD_OUT = "Valid metrics of the shipped files (loaded through `IQSScorer`, bf16)"
+VALID_IN_SAMPLE = ("Valid split through the shipped files (loaded through `IQSScorer`, bf16) -- in-sample: "
+                   "these pairs were trained on")
 
 POOLING_TEXT = {"mean": "mean pooling over all tokens", "response_mean": "mean pooling over the response tokens"}
 
@@ -124,8 +149,7 @@ numbers below are copied from `metrics.json` of the same run.
 CaR's expert-revised Alpaca pairs (`training/data/iqs/APE_*`, see `DATA_LICENSES.md`; code
 Apache-2.0, text CC BY-NC 4.0 — these weights are derived from non-commercial data). Each pair is
 one instruction with the expert-revised response (preferred) and the original text-davinci-003
-response. Trained on the {train_pairs} train pairs only; the {n_valid} valid pairs chose the
-checkpoint. There is no test split here, so every number below is a validation number.
+response. {data_line}
 
 Both sides pass through `curation.textnorm.normalize_text` first: the original responses carry
 literal `\\n` / `\\uXXXX` escapes the expert texts lack, and a model on raw text scores ~90% by
@@ -147,13 +171,13 @@ seed {seed}; {epochs} epochs; {batch_pairs} pairs per batch; AdamW lr {lr} (enco
 weight decay {weight_decay}, linear warm-up {warmup} then linear decay; bf16 autocast;
 not-longer pair weight {not_longer_weight}; 2 CPU threads. {train_minutes:.0f} min on a shared
 2-core machine, peak RSS {peak_gb:.1f} GB. Chosen checkpoint: epoch {ckpt_epoch}, step {ckpt_step}
-(best "{select}" criterion among the valid checks below).
+("{select}" criterion among the valid checks below).
 
 | epoch | step | train loss | valid acc | valid acc, expert not longer | balanced (longer / not longer) |
 |---:|---:|---:|---:|---:|---:|
 {history}
 
-## Valid metrics of the shipped files (loaded through `IQSScorer`, bf16)
+## {valid_title}
 | metric | IQS | length only (longer wins) |
 |---|---:|---:|
 | pairwise accuracy, {n_valid} pairs | {acc:.3f} | {len_acc:.3f} |

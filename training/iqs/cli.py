@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from training.iqs.data import DATA, POOL, load_pairs
 from training.iqs.export import export
 from training.iqs.fit import SELECT, fit, log
 from training.iqs.folds import run_cv
+from training.iqs.meaning import check_cv
 from training.iqs.model import build_model
 from training.iqs.shipped import finish
 
@@ -68,6 +70,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "expert response is longer / not longer (does not reward the length shortcut)",
     )
     parser.add_argument("--evals-per-epoch", type=int, default=2, help="valid checks per epoch (checkpoint choice)")
+    parser.add_argument(
+        "--only-folds",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=None,
+        help="with --folds: run only these folds (1-based, comma-separated), e.g. to compare a setting on "
+        "the same folds as an earlier run at a fraction of its cost",
+    )
+    parser.add_argument(
+        "--all-pairs",
+        action="store_true",
+        help="train the shipped model on train + valid, keeping the last step (no held-out split; choose "
+        "--epochs and --length-prior with --folds first); the valid checks are then in-sample",
+    )
+    parser.add_argument(
+        "--cv",
+        type=Path,
+        default=None,
+        help="cv.json of a --folds run with the same settings: copied beside the weights for the card, and "
+        "its out-of-fold scores say what a threshold lets through (meaning.json) instead of the valid split",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-bf16", action="store_true", help="train in fp32 instead of bf16 autocast")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N train pairs (smoke tests)")
@@ -86,10 +108,19 @@ def main(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     t0 = time.time()
+    if args.cv:
+        try:  # checked before hours of training, not after
+            check_cv(json.loads(args.cv.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError) as error:
+            print(f"--cv {args.cv}: {error}", file=sys.stderr)
+            return 2
     train, valid = load_pairs(args.train), load_pairs(args.valid)
     if args.folds:
         run_cv(args, train, valid)
         return 0
+    if args.all_pairs:
+        train = [*train, *valid]
+        args.select = "last"  # nothing is held out, so no check may choose the checkpoint
     dropped = sum(p.identical for p in train)
     train = [p for p in train if not p.identical]
     if args.limit:
@@ -101,7 +132,7 @@ def main(args: argparse.Namespace) -> int:
     model.load_trainable(best["state"])
     args.out.mkdir(parents=True, exist_ok=True)
     export(model, base, args)
-    metrics = finish(args, train, valid, best, time.time() - t0)
+    metrics = finish(args, train, valid, best, time.time() - t0, dropped)
     write_card(args.out)
     log(json.dumps(metrics["shipped"], indent=1))
     return 0

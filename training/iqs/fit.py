@@ -12,14 +12,15 @@ from typing import Any
 import numpy as np
 
 from curation.raters.iqs import base_model_path
-from training.iqs.batches import Tokenized, bucketed_batches
+from training.iqs.batches import Tokenized, bucketed_batches, collate
 from training.iqs.data import Pair
 from training.iqs.length import fit_length_beta, length_delta
 from training.iqs.metrics import pair_metrics
 from training.iqs.model import IQSModel
 
 # --select choice -> the valid metric the checkpoint is chosen by
-SELECT = {"acc": "valid_acc", "balanced": "valid_acc_balanced"}
+# ("last": the step count only grows, so the latest check always wins -- what --all-pairs uses)
+SELECT = {"acc": "valid_acc", "balanced": "valid_acc_balanced", "last": "step"}
 
 
 def log(message: str) -> None:
@@ -111,14 +112,37 @@ def train_step(
 
 def evaluate(model: IQSModel, data: Tokenized, pairs: Sequence[Pair], use_bf16: bool) -> dict[str, float]:
     """Valid pairwise accuracy, overall and on pairs whose expert response is not longer."""
+    pos, neg = pair_scores(model, data, len(pairs), use_bf16)
+    return pair_metrics(pos, neg, pairs)
+
+
+def pair_scores(model: IQSModel, data: Tokenized, n: int, use_bf16: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Raw scores of the expert and of the original side of each of the ``n`` tokenised pairs."""
     import torch
 
     model.train(False)
     pos, neg = [], []
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-        for start in range(0, len(pairs), 32):
-            index = np.arange(start, min(start + 32, len(pairs)))
+        for start in range(0, n, 32):
+            index = np.arange(start, min(start + 32, n))
             scores = model(data.batch(index)).float().numpy()
             pos.append(scores[: len(index)])
             neg.append(scores[len(index) :])
-    return pair_metrics(np.concatenate(pos), np.concatenate(neg), pairs)
+    return np.concatenate(pos), np.concatenate(neg)
+
+
+def record_scores(model: IQSModel, tokenizer: Any, prompts: Sequence[str], responses: Sequence[str],
+                  max_length: int, use_bf16: bool) -> np.ndarray:
+    """Raw scores of formatted (prompt, response) records, in order, batched by length."""
+    import torch
+
+    enc = tokenizer(list(prompts), list(responses), truncation="longest_first", max_length=max_length)
+    rows = list(zip(enc["input_ids"], enc["token_type_ids"]))
+    order = np.argsort([len(ids) for ids, _ in rows], kind="stable")
+    scores = np.zeros(len(rows))
+    model.train(False)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+        for start in range(0, len(rows), 64):
+            index = order[start : start + 64]
+            scores[index] = model(collate([rows[i] for i in index], tokenizer.pad_token_id)).float().numpy()
+    return scores

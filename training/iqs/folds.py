@@ -29,6 +29,7 @@ import numpy as np
 
 from training.iqs.data import Pair
 from training.iqs.length import length_baseline
+from training.iqs.meaning import shares_above
 
 FOLD_KEYS = ("valid_acc", "valid_acc_not_longer", "valid_acc_balanced", "length_baseline_acc",
              "length_baseline_acc_not_longer")
@@ -94,22 +95,41 @@ def run_cv(args: argparse.Namespace, train: Sequence[Pair], valid: Sequence[Pair
     fold_of = group_folds(pairs, args.folds, args.seed)
     base = args.base or base_model_path()
     folds, histories = [], []
+    pool = pool_sample(args.pool, POOL_SAMPLE, args.seed)
+    oof = {name: np.zeros(len(pairs)) for name in ("expert_raw", "original_raw", "expert_0_5", "original_0_5")}
     started = time.time()
-    for fold in range(args.folds):
+    chosen = getattr(args, "only_folds", None) or list(range(1, args.folds + 1))
+    if not set(chosen) <= set(range(1, args.folds + 1)):
+        raise ValueError(f"--only-folds {chosen}: folds are numbered 1..{args.folds}")
+    for fold in [number - 1 for number in chosen]:
         test = [p for p, f in zip(pairs, fold_of) if f == fold]
         learn = [p for p, f in zip(pairs, fold_of) if f != fold and not p.identical]
         if args.limit:
             learn = learn[: args.limit]
         log(f"fold {fold + 1}/{args.folds}: train {len(learn)} pairs, test {len(test)} pairs")
-        best = fit(build_model(base, args.num_layers, args.pooling), learn, test, args)
+        model = build_model(base, args.num_layers, args.pooling)
+        best = fit(model, learn, test, args)
         histories.append(best["history"])
         folds.append({"fold": fold + 1, "n_train": len(learn), **fold_metrics(best["history"], test)})
+        scored = out_of_fold(model, test, pool, base, args)
+        for name, values in scored.items():
+            oof[name][fold_of == fold] = values
+    tested = np.isin(fold_of, [number - 1 for number in chosen])  # out-of-fold scores exist for these only
+    oof = {name: values[tested] for name, values in oof.items()}
     result = {
         "folds": folds,
         "summary": summarize(folds),
         "by_step": by_step(histories),
+        # Every pair scored once by the fold model that never saw it, on that model's own 0-5 scale:
+        # what a threshold lets through for a model that has not seen the pair (meaning.json of a
+        # model trained on all pairs is built from these).
+        "out_of_fold": {"fold": [int(f) + 1 for f in fold_of[tested]],
+                        "identical": [p.identical for p, t in zip(pairs, tested) if t],
+                        **{name: [round(float(v), 4) for v in values] for name, values in oof.items()}},
+        "thresholds": shares_above(oof["expert_0_5"], oof["original_0_5"]),
         "k": args.folds,
         "pairs": len(pairs),
+        "tested_pairs": int(tested.sum()),
         "seconds": round(time.time() - started),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
     }
@@ -117,6 +137,34 @@ def run_cv(args: argparse.Namespace, train: Sequence[Pair], valid: Sequence[Pair
     (args.out / "cv.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(table(result), flush=True)
     return result
+
+
+POOL_SAMPLE = 3000  # pool records each fold model's 0-5 scale is fitted on (quantiles settle well before)
+
+
+def pool_sample(path: Path, n: int, seed: int) -> tuple[list[str], list[str]]:
+    """Formatted (prompt, response) of ``n`` pool records drawn with the seed (all if the pool is smaller)."""
+    from curation.raters.iqs import format_prompt, format_response
+    from training.iqs.data import load_pool
+
+    instr, inp, out = load_pool(path)
+    chosen = sorted(np.random.default_rng(seed).permutation(len(instr))[:n])
+    return [format_prompt(instr[i], inp[i]) for i in chosen], [format_response(out[i]) for i in chosen]
+
+
+def out_of_fold(model: Any, test: Sequence[Pair], pool: tuple[list[str], list[str]], base: Path,
+                args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """The fold model's raw and 0-5 scores of its test pairs; its 0-5 scale fitted on the pool as at export."""
+    from curation.raters.iqs import Calibration
+    from training.iqs.batches import Tokenized
+    from training.iqs.fit import pair_scores, record_scores
+
+    use_bf16 = not args.no_bf16
+    data = Tokenized(test, base, args.max_length)
+    pos, neg = pair_scores(model, data, len(test), use_bf16)
+    calibration = Calibration.fit_anchors(record_scores(model, data.tokenizer, *pool, args.max_length, use_bf16))
+    return {"expert_raw": pos, "original_raw": neg,
+            "expert_0_5": calibration.apply(pos), "original_0_5": calibration.apply(neg)}
 
 
 def table(result: dict[str, Any]) -> str:

@@ -2,7 +2,8 @@
 
 "τ = 4.5" is a number until it is said what passes it: the share of CaR's expert-revised responses
 that score at least τ, beside the share of the original (unrevised) responses of the same pairs.
-Measured through the shipped scorer on the valid pairs (never trained on) and written to
+Measured on pairs the model never saw -- the out-of-fold scores of a ``--folds`` run (``--cv``) for a
+model trained on all pairs, else through the shipped scorer on the valid split -- and written to
 ``meaning.json`` in the model folder, which the Rate and Explore pages read. The file is not part of
 the scorer's version hash: it describes the model, it does not change any score.
 
@@ -24,6 +25,7 @@ from curation.raters.iqs import IQSScorer
 from training.iqs.data import DATA, REPO, Pair, load_pairs
 
 MEANING_FILE = "meaning.json"
+CV_FILE = "cv.json"
 THRESHOLDS = (3.5, 4.0, 4.5)
 
 
@@ -44,6 +46,7 @@ def measure(scorer: IQSScorer, pairs: Sequence[Pair], source: str) -> dict[str, 
         "on": source,
         "pairs": len(pairs),
         "scale": "0-5",
+        "held_out": f"{len(pairs)} CaR valid pairs, never trained on",
         "rater_version": scorer.version,
         "thresholds": shares_above(pos_0_5, neg_0_5),
         # Every score, sorted, so a page can say what any τ lets through (254 + 254 numbers).
@@ -55,6 +58,33 @@ def measure(scorer: IQSScorer, pairs: Sequence[Pair], source: str) -> dict[str, 
 def write_meaning(out: Path, scorer: IQSScorer, valid: Sequence[Pair], source: Path) -> dict[str, Any]:
     shown = str(source.relative_to(REPO)) if source.is_relative_to(REPO) else source.name
     meaning = measure(scorer, valid, shown)
+    (Path(out) / MEANING_FILE).write_text(json.dumps(meaning, indent=2) + "\n", encoding="utf-8")
+    return meaning
+
+
+def check_cv(cv: dict[str, Any]) -> None:
+    """Refuse a cv.json that cannot say what τ means: from an older run, or with only some folds run."""
+    scored = len(cv.get("out_of_fold", {}).get("expert_0_5", []))
+    if scored != cv.get("pairs"):
+        raise ValueError(f"{scored} of {cv.get('pairs')} pairs have out-of-fold scores (a run with --only-folds, "
+                         "or from before they were recorded); use a cross-validation over every fold")
+
+
+def write_meaning_from_cv(out: Path, cv: dict[str, Any]) -> dict[str, Any]:
+    """meaning.json from a --folds run: every pair scored by the fold model that held it out, on its own
+    0-5 scale -- what τ lets through for this recipe on pairs the model never saw."""
+    check_cv(cv)
+    oof = cv["out_of_fold"]
+    pos, neg = np.asarray(oof["expert_0_5"]), np.asarray(oof["original_0_5"])
+    meaning = {
+        "on": f"{cv['k']}-fold cross-validation over CaR's train + valid pairs",
+        "held_out": f"{len(pos)} CaR expert pairs, each scored by a cross-validation model that never saw it",
+        "pairs": len(pos),
+        "scale": "0-5",
+        "thresholds": shares_above(pos, neg),
+        "expert_0_5": sorted(round(float(v), 4) for v in pos),
+        "original_0_5": sorted(round(float(v), 4) for v in neg),
+    }
     (Path(out) / MEANING_FILE).write_text(json.dumps(meaning, indent=2) + "\n", encoding="utf-8")
     return meaning
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,15 +20,16 @@ import numpy as np
 
 from curation.raters.iqs import Calibration, IQSScorer
 from curation.textnorm import normalize_text
-from training.iqs.data import REPO, Pair, load_pairs, load_pool
+from training.iqs.data import REPO, Pair, load_pool
 from training.iqs.export import write_calibration
 from training.iqs.length import length_baseline
-from training.iqs.meaning import write_meaning
+from training.iqs.meaning import CV_FILE, write_meaning, write_meaning_from_cv
 from training.iqs.metrics import pair_metrics, spearman
 
 
 def finish(
-    args: argparse.Namespace, train: Sequence[Pair], valid: Sequence[Pair], best: dict[str, Any], seconds: float
+    args: argparse.Namespace, train: Sequence[Pair], valid: Sequence[Pair], best: dict[str, Any], seconds: float,
+    dropped: int,
 ) -> dict[str, Any]:
     """Fit the 0-5 calibration on the pool with the shipped scorer, measure valid on it, write card."""
     scorer = IQSScorer.load(args.out, max_length=args.max_length)
@@ -66,13 +68,19 @@ def finish(
         "history": best["history"],
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "train_pairs": len(train),
-        "train_pairs_dropped_identical": sum(p.identical for p in load_pairs(args.train)),
+        "train_pairs_dropped_identical": dropped,
+        "valid_in_training": bool(args.all_pairs),
         "train_seconds": round(seconds),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "command": "python -m training " + " ".join(sys.argv[1:]),
     }
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    write_meaning(args.out, scorer, valid, Path(args.valid).resolve())  # what a 4.5 means, for the pages
+    # What a 4.5 means, for the pages: on pairs no model saw (the CV's out-of-fold scores, else valid).
+    if args.cv:
+        shutil.copyfile(args.cv, args.out / CV_FILE)
+        write_meaning_from_cv(args.out, json.loads(Path(args.cv).read_text(encoding="utf-8")))
+    else:
+        write_meaning(args.out, scorer, valid, Path(args.valid).resolve())
     return metrics
 
 
