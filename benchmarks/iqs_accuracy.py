@@ -9,13 +9,16 @@ Prints a markdown table:
 * the same on the pairs where the expert kept the instruction unchanged (in the others the original
   response answers a different, pre-revision instruction, which makes them easier);
 * Spearman correlation between the score and the response length (words) on the Alpaca pool.
-The valid split chose the checkpoint, so these are validation numbers, not a held-out test.
+The valid split chose the checkpoint, so these are validation numbers, not a held-out test -- or, for
+weights trained with ``--all-pairs``, in-sample numbers; then the cross-validation table of ``cv.json``
+beside the weights (pairs no model saw) is printed after them.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import sys
 import time
@@ -76,7 +79,11 @@ def main() -> int:
     words = np.array([len(normalize_text(o).split()) for o in out])
     seconds = time.perf_counter() - t0
 
-    print(f"IQS accuracy — scorer `{scorer.version}`; validation split (it chose the checkpoint), no test split\n")
+    metrics_file = scorer.weights_dir / "metrics.json"
+    in_sample = metrics_file.is_file() and json.loads(metrics_file.read_text(encoding="utf-8")).get("valid_in_training")
+    split = ("validation split, IN-SAMPLE (trained on train + valid: the cross-validation below is the honest number)"
+             if in_sample else "validation split (it chose the checkpoint), no test split")
+    print(f"IQS accuracy — scorer `{scorer.version}`; {split}\n")
     print("| metric | n | IQS scorer | length only (longer wins) |")
     print("|---|---:|---:|---:|")
     print(f"| valid pairwise accuracy | {len(pairs)} | {accuracy(model_correct)} | {accuracy(length_correct)} |")
@@ -101,6 +108,12 @@ def main() -> int:
         f"\nTies count ½ in both columns; pairs identical after normalisation are ties for any scorer."
         f"\n(scored {2 * len(pairs) + len(raw)} texts in {seconds:.0f} s)"
     )
+    cv_file = scorer.weights_dir / "cv.json"
+    if cv_file.is_file():  # measured at training time: k models, so not re-run here
+        from training.iqs.folds import table
+
+        print("\nCross-validation of the recipe (from cv.json beside the weights):\n")
+        print(table(json.loads(cv_file.read_text(encoding="utf-8"))))
     return 0
 
 

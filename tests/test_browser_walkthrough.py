@@ -93,6 +93,26 @@ def click_first_row(page) -> None:
     page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)
 
 
+def choose(page, box, option, timeout_s: float = 120) -> None:
+    """Open a selectbox and click an option. A rerun that lands just after the click redraws the box
+    closed (seen on a loaded machine), so the box is opened again until its option shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        box.click()
+        try:
+            option.wait_for(timeout=5_000)
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                raise
+            page.keyboard.press("Escape")
+            settle(page)
+            continue
+        option.click()
+        return
+
+
 def test_the_walk_through_that_once_went_stale(prepared, studio_url, browser_page, workspace, tmp_path):  # noqa: F811
     store, records = prepared
     page = browser_page
@@ -111,12 +131,12 @@ def test_the_walk_through_that_once_went_stale(prepared, studio_url, browser_pag
 
     # Explore: filter to the flagged examples, then open the first row: its example, not the unfiltered row 0's.
     go_to(page, "Explore")
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset").first.click()
-    page.get_by_role("option", name=re.compile(r"^walk")).click()
+    choose(page, page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset").first,
+           page.get_by_role("option", name=re.compile(r"^walk")))
     settle(page)
     page.get_by_text("Kept share per category").wait_for()
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Show").click()
-    page.get_by_role("option", name="flagged", exact=True).click()
+    choose(page, page.locator('[data-testid="stSelectbox"]').filter(has_text="Show"),
+           page.get_by_role("option", name="flagged", exact=True))
     settle(page)
     page.get_by_text(re.compile(r"^12 examples match")).wait_for()
     click_first_row(page)

@@ -7,6 +7,8 @@ server and browser fixtures of tests/test_browser_e2e.py. Screenshots go to test
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -73,7 +75,32 @@ def wait_for_points(page, more_than: int, timeout_s: float) -> int:
     raise AssertionError(f"the loss curve did not grow past {more_than} points in {timeout_s:.0f} s")
 
 
-def test_a_lead_launches_a_tiny_run_and_sees_the_curve_grow(browser_page, studio_url, tiny_base):  # noqa: F811
+def trainer_pid(tiny_base: Path) -> int | None:
+    """The ``python -m training sft`` process training on the tiny base, found by its command line."""
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone, or not a process folder
+        if b"sft" in argv and str(tiny_base).encode() in argv:
+            return int(proc.name)
+    return None
+
+
+def freeze_after_first_metrics(workspace: Path, tiny_base: Path, timeout_s: float) -> int:  # noqa: F811
+    """Wait for the run's first metrics line, then SIGSTOP its trainer; returns the trainer's pid."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        logs = [p for p in workspace.rglob("metrics.jsonl") if p.stat().st_size]
+        pid = trainer_pid(tiny_base) if logs else None
+        if pid is not None:
+            os.kill(pid, signal.SIGSTOP)
+            return pid
+        time.sleep(0.01)
+    raise AssertionError(f"no metrics line from a running trainer in {timeout_s:.0f} s")
+
+
+def test_a_lead_launches_a_tiny_run_and_sees_the_curve_grow(browser_page, studio_url, tiny_base, workspace):  # noqa: F811
     page = browser_page
     page.goto(studio_url)
     settle(page)
@@ -97,8 +124,14 @@ def test_a_lead_launches_a_tiny_run_and_sees_the_curve_grow(browser_page, studio
     settle(page)
 
     # The page's fragment polls the run's metrics log: the curve appears, then gains points while it runs.
-    first = wait_for_points(page, 0, timeout_s=400)
-    shot(page, "train-first-points", page.locator('[data-testid="stPlotlyChart"]').first)
+    # A tiny run can finish between two polls of a loaded machine, so the trainer is frozen (SIGSTOP) as
+    # soon as its first metrics line exists: the page must show a partial curve, then see it grow.
+    trainer = freeze_after_first_metrics(workspace, tiny_base, timeout_s=400)
+    try:
+        first = wait_for_points(page, 0, timeout_s=400)
+        shot(page, "train-first-points", page.locator('[data-testid="stPlotlyChart"]').first)
+    finally:
+        os.kill(trainer, signal.SIGCONT)
     assert first < STEPS, "the run had already finished when its curve first appeared: nothing seen growing"
     later = wait_for_points(page, first, timeout_s=300)
     assert first < later <= STEPS
