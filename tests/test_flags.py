@@ -352,7 +352,7 @@ def test_exact_duplicates_ignore_case_spacing_and_punctuation_and_name_the_first
         rec("What is a verb?!", "Verbs describe actions, states or occurrences."),
     ]
     found = ExactDuplicateRule(FlagConfig()).find(records)
-    assert found == {2: 'same instruction as #0: "What is a verb?"', 3: 'same instruction as #0: "What is a verb?"'}
+    assert found == {2: 'same instruction as row 1: "What is a verb?"', 3: 'same instruction as row 1: "What is a verb?"'}
 
 
 def test_same_instruction_with_a_different_input_is_not_a_duplicate() -> None:
@@ -362,7 +362,7 @@ def test_same_instruction_with_a_different_input_is_not_a_duplicate() -> None:
         rec("Rewrite the following sentence in the passive voice.", "The ball was thrown by him.", input="John threw the ball"),
     ]
     found = ExactDuplicateRule(FlagConfig()).find(records)
-    assert found == {2: 'same instruction and input as #0: "Rewrite the following sentence in the passive voice."'}
+    assert found == {2: 'same instruction and input as row 1: "Rewrite the following sentence in the passive voice."'}
 
 
 def unit(*values: float) -> np.ndarray:
@@ -380,7 +380,7 @@ def test_near_duplicate_instructions_name_the_closest_earlier_one_with_its_cosin
     vectors = np.stack([unit(1, 0, 0), unit(0, 1, 0), unit(1, 0.2, 0), unit(0, 1, 0)])
     embeddings = FlagEmbeddings(instructions=vectors, outputs=vectors)
     found = NearDuplicateRule(FlagConfig()).find(records, embeddings)
-    assert found == {2: 'near-duplicate of instruction #0 (cosine 0.98): "Give three tips for staying healthy."'}
+    assert found == {2: 'near-duplicate of the instruction of row 1 (cosine 0.98): "Give three tips for staying healthy."'}
     assert NearDuplicateRule(config(near_duplicate_similarity=0.99)).find(records, embeddings) == {}
 
 
@@ -422,7 +422,7 @@ def test_blockwise_near_duplicates_match_the_full_matrix() -> None:
     for i in range(len(vectors)):
         j = int(np.argmax(sims[i, :i])) if i else 0
         if i and sims[i, j] >= 0.95:
-            expected[i] = f"#{j} "
+            expected[i] = f"row {j + 1} "
     assert len(blockwise) >= 40 and set(blockwise) == set(expected)
     assert all(expected[i] in blockwise[i] for i in expected)
 
@@ -483,7 +483,7 @@ def test_flag_records_returns_one_list_per_record_in_order() -> None:
     assert [[h.name for h in found] for found in hits] == [
         ["placeholder"], [], ["echo"], [], ["refusal", "exact_duplicate"]
     ]
-    assert hits[4][1] == FlagHit("exact_duplicate", 'same instruction as #3: "What is a verb?"')
+    assert hits[4][1] == FlagHit("exact_duplicate", 'same instruction as row 4: "What is a verb?"')
 
 
 def test_embedding_rules_run_only_with_embeddings() -> None:
@@ -568,7 +568,7 @@ def test_flag_dataset_with_real_minilm_embeddings_finds_off_topic_and_near_dupli
     found = {row.name: row.reason for row in sqlite_store.flags.for_record(info.id, records[1].id)}
     assert re.fullmatch(r"output barely relates to the instruction \(cosine -0\.0\d < 0\.10\)", found["off_topic"])
     assert re.fullmatch(
-        r'near-duplicate of instruction #0 \(cosine 0\.9\d\): "Give three tips for staying healthy\."',
+        r'near-duplicate of the instruction of row 1 \(cosine 0\.9\d\): "Give three tips for staying healthy\."',
         found["near_duplicate"],
     )
     assert sqlite_store.flags.for_record(info.id, records[2].id) == []

@@ -50,7 +50,7 @@ def test_flags_on_a_file_prints_counts_and_examples_and_writes_every_hit(
     assert "(without embeddings: off_topic, near_duplicate not run)" in printed
     assert '  pool.jsonl:1: placeholder output "<nooutput>"' in printed  # file:line, as validate names rows
     assert '  pool.jsonl:6: placeholder output "<No output>"' in printed
-    assert '  pool.jsonl:5: same instruction as #3: "What is a verb?"' in printed
+    assert '  pool.jsonl:5: same instruction as row 4: "What is a verb?"' in printed
     hits = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [(h["index"], h["name"]) for h in hits] == [(0, "placeholder"), (2, "refusal"), (4, "exact_duplicate"), (5, "placeholder")]
     assert [h["location"] for h in hits] == ["pool.jsonl:1", "pool.jsonl:3", "pool.jsonl:5", "pool.jsonl:6"]

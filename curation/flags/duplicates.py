@@ -1,7 +1,7 @@
 """Rules that compare records with each other: duplicate instructions, exact and near.
 
-Both flag the later occurrences and name the earlier record (by its position in the dataset,
-``#0`` being the first), so dropping every flagged row keeps one example of each group.
+Both flag the later occurrences and name the earlier record by its row in the dataset, counted from 1
+as a person (and ``flags``' file:line) counts, so dropping every flagged row keeps one example of each group.
 The instruction is compared together with its input: "Rewrite the following sentence" over two
 different sentences is two examples, not a duplicate.
 """
@@ -41,7 +41,7 @@ class ExactDuplicateRule:
             earlier = first.setdefault(key, index)
             if earlier != index:
                 what = "instruction and input" if key[1] else "instruction"
-                found[index] = f"same {what} as #{earlier}: {quote(records[earlier].instruction)}"
+                found[index] = f"same {what} as row {earlier + 1}: {quote(records[earlier].instruction)}"
         return found
 
 
@@ -68,7 +68,7 @@ class NearDuplicateRule:
                 earlier = self._closest_same_question(records, index, sims[row])
                 if earlier is not None:
                     found[index] = (
-                        f"near-duplicate of instruction #{earlier} (cosine {sims[row, earlier]:.2f}): "
+                        f"near-duplicate of the instruction of row {earlier + 1} (cosine {sims[row, earlier]:.2f}): "
                         f"{quote(records[earlier].instruction)}"
                     )
         return found
