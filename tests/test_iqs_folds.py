@@ -87,6 +87,8 @@ def test_cross_validation_runs_end_to_end_on_a_tiny_slice(tiny_cv: dict[str, Any
     wins = [0.5 if oof["identical"][i] else float(oof["expert_raw"][i] > oof["original_raw"][i]) for i in first]
     assert sum(wins) / len(first) == pytest.approx(cv["folds"][0]["valid_acc"])  # the same model, same batches
     assert [t["tau"] for t in cv["thresholds"]] == [3.5, 4.0, 4.5]
+    plain = next(r for r in cv["length_term"] if r["coef"] == 0.0)  # no length term: the CV's own accuracy
+    assert plain["valid_acc"] == pytest.approx(sum(f["valid_acc"] * f["n_test"] for f in cv["folds"]) / 15)
     assert {p.name for p in out.iterdir()} == {"cv.json"}  # cross-validation exports no model
 
 

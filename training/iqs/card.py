@@ -69,11 +69,19 @@ def write_card(out: Path) -> None:
         quantiles=quantiles,
         files="\n".join(f"| `{name}` | {size / 1e6:.2f} MB |" for name, size in sizes.items()),
         version=shipped["dtype_version"],
-        se=100 * math.sqrt(shipped["valid_acc"] * (1 - shipped["valid_acc"]) / shipped["n_valid"]),
-        se_nl=100
-        * math.sqrt(shipped["valid_acc_not_longer"] * (1 - shipped["valid_acc_not_longer"]) / shipped["n_not_longer"]),
+        honest_test=("The not-longer row of the cross-validation is the honest test." if in_sample
+                     else "The not-longer row above is the honest test."),
+        error_line="" if in_sample else _error_line(shipped),
     )
     (out / "README.md").write_text(card, encoding="utf-8")
+
+
+def _error_line(shipped: dict) -> str:
+    se = 100 * math.sqrt(shipped["valid_acc"] * (1 - shipped["valid_acc"]) / shipped["n_valid"])
+    p_nl = shipped["valid_acc_not_longer"]
+    se_nl = 100 * math.sqrt(p_nl * (1 - p_nl) / shipped["n_not_longer"])
+    return (f"* Validation numbers on {shipped['n_valid']} pairs ({shipped['n_not_longer']} not-longer): one standard "
+            f"error is about\n  {se:.1f} points overall and {se_nl:.1f} points on the not-longer subset.\n")
 
 
 def _meaning_lines(out: Path) -> str:
@@ -119,7 +127,18 @@ def _cv_section(out: Path) -> str:
             + "\n".join(table(cv).splitlines()[1:])
             + "\n\nTest-fold accuracy at each check, averaged over folds (how it moves with training length; "
             "the epochs of the shipped run were chosen from this):\n\n"
-            f"| epoch | step | IQS acc | IQS acc, not longer |\n|---:|---:|---:|---:|\n{steps}\n\n")
+            f"| epoch | step | IQS acc | IQS acc, not longer |\n|---:|---:|---:|---:|\n{steps}\n\n"
+            + _length_term_lines(cv))
+
+
+def _length_term_lines(cv: dict) -> str:
+    rows = cv.get("length_term")
+    if not rows:
+        return ""
+    cells = "; ".join(f"{r['coef']:+g}: {r['valid_acc']:.3f} / {r['valid_acc_not_longer']:.3f}" for r in rows)
+    return ("The same out-of-fold scores with an explicit length term (`length_coef` × log1p(words); all pairs / "
+            f"not longer): {cells}. Length buys accuracy on all pairs with accuracy on the not-longer ones; "
+            "the shipped scorer adds none.\n\n")
 
 
 def _portable_command(command: str) -> str:
@@ -206,11 +225,9 @@ reproduces the table (plus the subset where the expert kept the instruction);
 * Not fact checking: the model has read a few thousand revisions, not the world; a fluent wrong
   answer can score well.
 * Still partly a length/elaboration detector (Spearman {rho:.2f} with length on Alpaca; expert
-  revisions are longer in ~80% of pairs). The not-longer row above is the honest test.
+  revisions are longer in ~80% of pairs). {honest_test}
 * English only; responses past {max_length} tokens (with the prompt) are not read past the cut.
-* Validation numbers on {n_valid} pairs ({n_nl} not-longer): one standard error is about
-  {se:.1f} points overall and {se_nl:.1f} points on the not-longer subset.
-
+{error_line}
 {cv}## Files
 | file | size |
 |---|---:|

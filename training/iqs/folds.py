@@ -127,6 +127,7 @@ def run_cv(args: argparse.Namespace, train: Sequence[Pair], valid: Sequence[Pair
                         "identical": [p.identical for p, t in zip(pairs, tested) if t],
                         **{name: [round(float(v), 4) for v in values] for name, values in oof.items()}},
         "thresholds": shares_above(oof["expert_0_5"], oof["original_0_5"]),
+        "length_term": length_term([p for p, t in zip(pairs, tested) if t], oof["expert_raw"], oof["original_raw"]),
         "k": args.folds,
         "pairs": len(pairs),
         "tested_pairs": int(tested.sum()),
@@ -137,6 +138,27 @@ def run_cv(args: argparse.Namespace, train: Sequence[Pair], valid: Sequence[Pair
     (args.out / "cv.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(table(result), flush=True)
     return result
+
+
+LENGTH_COEFS = (-1.0, -0.5, 0.0, 0.5, 1.0)
+
+
+def length_term(pairs: Sequence[Pair], expert_raw: np.ndarray, original_raw: np.ndarray,
+                coefs: Sequence[float] = LENGTH_COEFS) -> list[dict[str, float]]:
+    """Out-of-fold accuracy if the scorer added ``coef * log1p(response words)`` (its ``length_coef``
+    setting): what leaning on length, or against it, trades between all pairs and the not-longer ones."""
+    from training.iqs.length import length_delta
+    from training.iqs.metrics import pair_correct
+
+    delta = length_delta(pairs)
+    identical = np.array([p.identical for p in pairs])
+    not_longer = np.array([p.expert_not_longer for p in pairs])
+    rows = []
+    for coef in coefs:
+        correct = pair_correct(np.asarray(expert_raw) + coef * delta, np.asarray(original_raw), identical)
+        rows.append({"coef": coef, "valid_acc": float(correct.mean()),
+                     "valid_acc_not_longer": float(correct[not_longer].mean())})
+    return rows
 
 
 POOL_SAMPLE = 3000  # pool records each fold model's 0-5 scale is fitted on (quantiles settle well before)
