@@ -122,8 +122,9 @@ def _cv_section(out: Path) -> str:
     return (f"## Cross-validation\n{cv['k']} folds over {cv['pairs']} pairs (train + valid, grouped by "
             "instruction; each fold's model at its last step, nothing chosen on the test fold), mean ± sd:\n\n"
             f"| pairs | IQS | length only |\n|---|---:|---:|\n{rows}\n\n"
-            f"Settings: {a.get('epochs')} epochs, length prior `{a.get('length_prior')}`, seed {a.get('seed')}; "
-            f"{cv.get('seconds', 0) / 60:.0f} min for all folds. Per fold:\n\n"
+            f"`python -m training iqs --folds {cv['k']} --out cv/ --epochs {a.get('epochs')} --length-prior "
+            f"{a.get('length_prior')} --seed {a.get('seed')} --threads {a.get('threads')}` "
+            f"({cv.get('seconds', 0) / 60:.0f} min for all folds). Per fold:\n\n"
             + "\n".join(table(cv).splitlines()[1:])
             + "\n\nTest-fold accuracy at each check, averaged over folds (how it moves with training length; "
             "the epochs of the shipped run were chosen from this):\n\n"
