@@ -168,6 +168,16 @@ def settle(page) -> None:
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90_000)
 
 
+def sign_in(page, name: str = "lea", password: str = "lead-pass-1") -> None:
+    """Sign in through the sidebar form and wait for the studio to say who is signed in."""
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_label("Name", exact=True).fill(name)
+    sidebar.get_by_label("Password", exact=True).fill(password)
+    sidebar.get_by_role("button", name="Sign in").click()
+    sidebar.get_by_text(f"Signed in as {name}").wait_for()
+    settle(page)
+
+
 def go_to(page, title: str) -> None:
     page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
     page.get_by_role("heading", name=title, level=1).wait_for()

@@ -21,6 +21,7 @@ from test_browser_e2e import (  # fixtures are used by name
     lasso_the_middle,
     settle,
     shot,
+    sign_in,
     studio_url,  # noqa: F401
     workspace,  # noqa: F401
 )
@@ -53,15 +54,6 @@ def prepared(workspace: Path) -> tuple[Store, list[Record]]:  # noqa: F811
     build_map(records, settings)  # the map job's cache: the Map page opens at once
     yield store, records
     store.close()
-
-
-def sign_in(page) -> None:
-    sidebar = page.locator('[data-testid="stSidebar"]')
-    sidebar.get_by_label("Name", exact=True).fill("lea")
-    sidebar.get_by_label("Password", exact=True).fill("lead-pass-1")
-    sidebar.get_by_role("button", name="Sign in").click()
-    sidebar.get_by_text("Signed in as lea").wait_for()
-    settle(page)
 
 
 def import_file(page, tmp_path: Path, name: str, output: str) -> None:

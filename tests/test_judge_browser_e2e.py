@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from judge_server import JudgeServer
-from test_browser_e2e import browser_page, chromium, go_to, settle, shot, studio_url, workspace  # noqa: F401
+from test_browser_e2e import browser_page, chromium, go_to, settle, shot, sign_in, studio_url, workspace  # noqa: F401
 
 from curation.config import load_settings
 from curation.store import Store
@@ -49,12 +49,7 @@ def test_a_lead_launches_a_judge_run_and_sees_the_category_chart(prepared, judge
     page.goto(url)
     page.get_by_role("heading", name="Data", level=1).wait_for()
     settle(page)
-    sidebar = page.locator('[data-testid="stSidebar"]')
-    sidebar.get_by_label("Name", exact=True).fill("lea")
-    sidebar.get_by_label("Password", exact=True).fill("lead-pass-1")
-    sidebar.get_by_role("button", name="Sign in").click()
-    sidebar.get_by_text("Signed in as").wait_for()
-    settle(page)
+    sign_in(page)
 
     go_to(page, "Compare")
     page.get_by_text("Before you launch").wait_for()

@@ -19,6 +19,7 @@ from test_browser_e2e import (  # fixtures are used by name
     go_to,
     settle,
     shot,
+    sign_in,
     studio_url,  # noqa: F401
     workspace,  # noqa: F401
 )
@@ -104,12 +105,7 @@ def test_a_lead_launches_a_tiny_run_and_sees_the_curve_grow(browser_page, studio
     page = browser_page
     page.goto(studio_url)
     settle(page)
-    sidebar = page.locator('[data-testid="stSidebar"]')
-    sidebar.get_by_label("Name", exact=True).fill("lea")
-    sidebar.get_by_label("Password", exact=True).fill("lead-pass-1")
-    sidebar.get_by_role("button", name="Sign in").click()
-    sidebar.get_by_text("Signed in as lea").wait_for()
-    settle(page)
+    sign_in(page)
     go_to(page, "Train")
 
     base = page.get_by_label("Base model (Hugging Face name or folder; smollm2-135m is the bundled one)")
