@@ -120,6 +120,29 @@ def test_score_alone_matches_score_in_batch(scorer) -> None:  # type: ignore[no-
 
 
 @pytest.mark.slow  # loads the real scorer (once per module)
+def test_rater_chunks_score_like_one_call(scorer) -> None:  # type: ignore[no-untyped-def]
+    # The rater stores chunk by chunk; chunks cut from the scorer's own length order (whole batches)
+    # must hold the batches of one big call, so a record's stored score has the bits of scoring all at once.
+    from curation.raters.iqs_rater import IQSRater
+    from curation.records import Record
+
+    pool = _pool_records()[:256]
+    records = [Record(r["instruction"], r["input"], r["output"]) for r in pool]
+    saved = scorer.batch_size
+    scorer.batch_size = 16
+    try:
+        one_call = scorer.score([r.instruction for r in records], [r.input for r in records],
+                            [r.output for r in records])
+        stored: list[list[str]] = []
+        results = IQSRater(scorer, chunk_size=32).rate(records, on_results=lambda b: stored.append([x.record_id for x in b]))
+    finally:
+        scorer.batch_size = saved
+    assert [r.record_id for r in results] == [r.id for r in records]  # back in input order
+    assert len(stored) == 8 and sorted(i for chunk in stored for i in chunk) == sorted(r.id for r in records)
+    np.testing.assert_array_equal([r.score for r in results], one_call)
+
+
+@pytest.mark.slow  # loads the real scorer (once per module)
 def test_escaped_text_scores_like_plain_text(scorer) -> None:  # type: ignore[no-untyped-def]
     plain = scorer.score(["List two fruits."], [""], ["Here are two:\n- apple\n- pear"])
     escaped = scorer.score(["List two fruits."], [""], ["Here are two:\\n- apple\\n- pear"])

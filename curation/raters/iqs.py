@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # only for annotations: importing torch costs ~2 s
 __all__ = [
     "BUNDLED_WEIGHTS_DIR",
     "Calibration",
+    "Encoded",
     "IQSScorer",
     "base_model_path",
     "format_prompt",
@@ -133,6 +134,32 @@ class Calibration:
 
 def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids of (prompt, response) pairs, ready to batch; ``words`` feeds the optional length term."""
+
+    ids: list[list[int]]
+    types: list[list[int]]
+    words: list[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, indices: Sequence[int]) -> Encoded:
+        words = None if self.words is None else [self.words[i] for i in indices]
+        return Encoded([self.ids[i] for i in indices], [self.types[i] for i in indices], words)
+
+    def length_order(self) -> list[int]:
+        """Indices by (token count, tokens): batches of neighbours pad little.
+
+        The tokens break ties, so batch composition depends only on the set of records, not on their
+        order, and the same record gets the same score in any order (padding shapes stay equal). A
+        caller scoring in chunks of this order (multiples of the batch size) gets the very batches,
+        and so the very bits, of scoring everything at once.
+        """
+        return sorted(range(len(self.ids)), key=lambda i: (len(self.ids[i]), self.ids[i]))
 
 
 # ---------------------------------------------------------------- the scorer
@@ -233,22 +260,31 @@ class IQSScorer:
         progress: ProgressFn | None = None,
     ) -> np.ndarray:
         """Raw float score per record (higher = better), in the order given."""
+        return self.score_encoded(self.encode(instructions, inputs, outputs), progress)
+
+    def encode(self, instructions: Sequence[str], inputs: Sequence[str], outputs: Sequence[str]) -> Encoded:
+        """Tokenise once; a caller that scores in chunks orders them by :meth:`Encoded.length_order`."""
         if not (len(instructions) == len(inputs) == len(outputs)):
             raise ValueError("instructions, inputs and outputs must have the same length")
-        total = len(instructions)
-        scores = np.zeros(total, dtype=np.float64)
-        if total == 0:
-            return scores
         ids, types = self._tokenize(instructions, inputs, outputs)
+        words = [len(normalize_text(o or "").split()) for o in outputs] if self.length_coef else None
+        return Encoded(ids, types, words)
+
+    def score_encoded(self, encoded: Encoded, progress: ProgressFn | None = None) -> np.ndarray:
+        """Raw scores of already tokenised records, in their order, batched by length."""
+        total = len(encoded)
+        scores = np.zeros(total, dtype=np.float64)
+        order = encoded.length_order()
         done = 0
-        for batch in _length_sorted_batches(ids, self.batch_size):
-            scores[batch] = self._score_batch([ids[i] for i in batch], [types[i] for i in batch])
+        for start in range(0, total, self.batch_size):
+            batch = order[start : start + self.batch_size]
+            scores[batch] = self._score_batch([encoded.ids[i] for i in batch], [encoded.types[i] for i in batch])
             done += len(batch)
             if progress is not None:
                 progress(done, total)
-        if self.length_coef:
+        if self.length_coef and encoded.words is not None:
             # Optional explicit length term (config "length_coef"); 0 = the encoder's judgement alone.
-            scores += self.length_coef * np.log1p([len(normalize_text(o or "").split()) for o in outputs])
+            scores += self.length_coef * np.log1p(encoded.words)
         return scores
 
     def to_0_5(self, raw: np.ndarray) -> np.ndarray:
@@ -289,16 +325,6 @@ def _resolve_dtype(dtype: str, device: str) -> torch.dtype:
         native_bf16 = device != "cpu" or torch.ops.mkldnn._is_mkldnn_bf16_supported()
         return torch.bfloat16 if native_bf16 else torch.float32
     return {"bfloat16": torch.bfloat16, "float32": torch.float32}[dtype]
-
-
-def _length_sorted_batches(ids: Sequence[Sequence[int]], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length; ties broken by the tokens themselves.
-
-    Sorting by (length, tokens) makes batch composition depend only on the set of records, not on
-    their order, so the same record gets the same score in any order (padding shapes stay equal).
-    """
-    order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), ids[i]))
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def _pad(ids: list[list[int]], types: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

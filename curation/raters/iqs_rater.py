@@ -39,7 +39,8 @@ class IQSRater:
             batch_size=config.batch_size,
             max_length=config.max_length,
         )
-        return cls(scorer, chunk_size=max(config.batch_size * 4, 256))
+        # A whole number of batches per chunk keeps each chunk's batches those of one big call.
+        return cls(scorer, chunk_size=config.batch_size * max(4, math.ceil(256 / config.batch_size)))
 
     @property
     def version(self) -> str:
@@ -50,19 +51,18 @@ class IQSRater:
     ) -> list[RatingResult]:
         results: list[RatingResult] = []
         total = len(records)
-        # Chunks of similar length pad little; sorting per chunk alone cost ~35% of the speed on Alpaca.
-        by_length = sorted(records, key=_text_length)
+        encoded = self.scorer.encode([r.instruction for r in records], [r.input for r in records],
+                                     [r.output for r in records])
+        # Chunks follow the scorer's own token-length order, so they hold its very batches: ordering by
+        # characters and re-sorting inside 256-record chunks padded ~10-20% more on Alpaca.
+        order = encoded.length_order()
         for start in range(0, total, self.chunk_size):
-            chunk = by_length[start : start + self.chunk_size]
+            positions = order[start : start + self.chunk_size]
+            chunk = [records[i] for i in positions]
             chunk_progress = None
             if progress is not None:
                 chunk_progress = lambda done, _total, offset=start: progress(offset + done, total, f"scored {offset + done}/{total}")
-            raw = self.scorer.score(
-                [r.instruction for r in chunk],
-                [r.input for r in chunk],
-                [r.output for r in chunk],
-                progress=chunk_progress,
-            )
+            raw = self.scorer.score_encoded(encoded.take(positions), progress=chunk_progress)
             scaled = self.scorer.to_0_5(raw)
             texts = reference_text(raw, scaled, self.pool_quantiles)
             batch = [
@@ -76,11 +76,6 @@ class IQSRater:
                 progress(start + len(chunk), total, f"scored {start + len(chunk)}/{total}")
         position = {record.id: i for i, record in enumerate(records)}
         return sorted(results, key=lambda result: position[result.record_id])
-
-
-def _text_length(record: Record) -> tuple[int, str]:
-    # The id breaks ties so chunk composition depends only on the set of records, not their order.
-    return len(record.instruction) + len(record.input) + len(record.output), record.id
 
 
 def _result(record: Record, raw: float, scaled: float, explanation: str) -> RatingResult:
