@@ -175,8 +175,9 @@ class JobConfig(Section):
     # (a worker needs a few seconds to import on a loaded machine, hence the margin).
     claim_timeout_s: float = 120.0
     poll_s: float = 1.0
-    # How long a SQLite write waits for the lock. 0 derives it: half of stale_after_s, so a worker stuck
-    # on a lock fails its write before anyone may take its job over. Must be below stale_after_s.
+    # How long a write waits for a lock (SQLite's busy timeout; PostgreSQL's lock_timeout, which is also how
+    # long a session may sit idle inside a transaction). 0 derives it: half of stale_after_s, so a worker
+    # stuck on a lock fails its write before anyone may take its job over. Must be below stale_after_s.
     sqlite_busy_timeout_s: float = 0.0
     # Local or test job kinds, kind -> "module:function", added to the entry points "curation.jobs".
     kinds: dict[str, str] = Field(default_factory=dict)

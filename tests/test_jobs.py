@@ -367,8 +367,9 @@ def others_can_write(store: Store, job_id: int) -> bool:
 def pause_between_transactions(pid: int, store: Store, job_id: int) -> None:
     """SIGSTOP the worker at a moment it holds no write lock.
 
-    A process paused inside a write transaction blocks every other writer on SQLite (and the job's row on
-    PostgreSQL) until it continues: no lease can help there, only killing it; that is another scenario.
+    A process paused inside a write transaction blocks every other writer on SQLite until it continues: no
+    lease can help there, only killing it (on PostgreSQL the server ends such a session after the busy
+    timeout: tests/test_store_postgres_locks.py); that is another scenario.
     The paused-past-the-threshold worker of issue 9 was paused between its writes, as here.
     """
     for _ in range(100):

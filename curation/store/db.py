@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-# Half of the default jobs.stale_after_s: a worker waiting on a lock gives up before it counts as stale.
+# Half of the default jobs.stale_after_s: a worker waiting on a lock gives up before it counts as stale
+# (SQLite's busy timeout; PostgreSQL's lock_timeout and idle_in_transaction_session_timeout).
 DEFAULT_BUSY_TIMEOUT_S = 15.0
 
 
@@ -29,7 +30,22 @@ def make_engine(url: str, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Eng
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if url.startswith("postgresql") and "options=" not in url:  # options given in the URL are the user's
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": _postgres_options(busy_timeout_s)})
     return create_engine(url, pool_pre_ping=True)
+
+
+def _postgres_options(busy_timeout_s: float) -> str:
+    """SQLite's busy timeout on PostgreSQL, plus what SQLite cannot do: free the locks of a frozen holder.
+
+    lock_timeout: a write waits that long for a lock, then fails (before its job could count as stale).
+    idle_in_transaction_session_timeout: a session that sits inside a transaction that long is ended by the
+    server and its locks are freed. Store transactions run their statements back to back, so only a frozen
+    or cut-off process (SIGSTOP, a paused VM, a lost network) stays idle in one; without this its locks on
+    the job row would hold every other writer, the job's next owner included, until the process came back.
+    """
+    ms = max(1, int(busy_timeout_s * 1000))
+    return f"-c lock_timeout={ms} -c idle_in_transaction_session_timeout={ms}"
 
 
 def _ensure_sqlite_dir(url: str) -> None:
