@@ -157,9 +157,27 @@ def browser_page(chromium: Path, request: pytest.FixtureRequest):
 def shot(page, name: str, show=None) -> None:
     """Screenshot of the window (Streamlit scrolls inside it), after scrolling ``show`` into view."""
     if show is not None:
-        show.scroll_into_view_if_needed()
+        scroll_into_view(show)
     page.wait_for_timeout(300)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def scroll_into_view(locator, tries: int = 20) -> None:
+    """Scroll to ``locator``, again if a polling fragment's rerun replaced the element in between.
+
+    A fragment redraws its elements on every tick; the element found a moment ago can be detached by the
+    time the scroll runs. The locator finds the new one on the next try (between ticks it is stable).
+    """
+    from playwright.sync_api import Error
+
+    for attempt in range(tries):
+        try:
+            locator.wait_for(state="attached")
+            locator.scroll_into_view_if_needed(timeout=10_000)
+            return
+        except Error as err:
+            if "not attached" not in str(err) or attempt == tries - 1:
+                raise
 
 
 def settle(page) -> None:
