@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -81,11 +82,11 @@ def test_threshold_keeps_exactly_the_scores_at_or_above_tau(rows, tau):
     pool = pool_of(rows)
     selection = select_threshold(pool, tau)
     assert selection["id"].tolist() == pool["id"].tolist()
-    expected = {i for i, s in zip(pool["id"], pool["score"]) if s == s and s >= tau}
+    expected = {i for i, s in zip(pool["id"], pool["score"]) if not math.isnan(s) and s >= tau}
     assert kept(selection) == expected
     assert threshold_counts(pool["score"].to_numpy(), tau)["kept"] == len(expected)
     for reason, score, keep in zip(selection["reason"], pool["score"], selection["keep"]):
-        if score != score:
+        if math.isnan(score):
             assert reason == "no score: dropped"
         else:
             assert reason.startswith("score ") and (" ≥ τ " in reason) == keep and (" < τ " in reason) == (not keep)
@@ -306,7 +307,7 @@ def test_a_rebuild_replays_the_overrides_recorded_in_the_manifest(settings: Sett
 def test_a_saved_selection_is_listed_and_rebuilt_from_the_store(store: Store, settings: Settings):
     records, scores = rated_records()
     info = store.datasets.create("toy", records)
-    store.ratings.save([RatingRow(r.id, "llm", "v1", "ok", float(s)) for r, s in zip(records, scores) if s == s])
+    store.ratings.save([RatingRow(r.id, "llm", "v1", "ok", float(s)) for r, s in zip(records, scores) if not math.isnan(s)])
     store.overrides.add(info.id, records[0].id, "drop", "bob", "duplicate of another")
     from curation.select import scores_from_store
 

@@ -64,7 +64,7 @@ def test_ratings_keep_one_row_per_record_rater_version(store: Store) -> None:
     assert store.ratings.rated_ids("llm:m:accuracy", "p1") == {ids[1]}
     summary = {(s.rater, s.n, s.n_ok) for s in store.ratings.raters(info.id)}
     assert summary == {("iqs", 5, 5), ("llm:m:accuracy", 2, 0)}
-    unparsed = [r for r in store.ratings.for_record(ids[1]) if r["rater"].startswith("llm")][0]
+    unparsed = next(r for r in store.ratings.for_record(ids[1]) if r["rater"].startswith("llm"))
     assert unparsed["score"] is None and unparsed["raw"] == "I think it's fine"
     with pytest.raises(ValueError, match="status"):
         store.ratings.save([RatingRow(ids[0], "iqs", "v1", "great")])
