@@ -14,13 +14,14 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from job_kinds import TEST_KINDS
 from llm_fault_server import FaultServer
 from sqlalchemy import func, select
+from waiting import wait_for
 
 from curation import jobs
 from curation.cli import main
@@ -52,14 +53,6 @@ def fast_jobs(settings: Settings) -> Settings:
     for key, value in (("jobs.heartbeat_s", "0.2"), ("jobs.stale_after_s", "2"), ("jobs.poll_s", "0.05")):
         configure(settings, key, value)
     return settings
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def alive(pid: int) -> bool:

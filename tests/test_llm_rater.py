@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from llm_fault_server import FaultServer, refusing_base_url
 from sqlalchemy import delete, select
+from waiting import wait_for
 
 from curation import jobs
 from curation.config import Settings, set_value
@@ -332,14 +333,6 @@ def test_prices_match_dated_model_names_to_their_family() -> None:
     assert price_per_million("llama3", prices) is None
 
 
-def _wait_for(condition, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def test_a_worker_killed_mid_job_resumes_without_repeating_a_completed_call(
     store: Store, fast: Settings, tmp_path: Path
 ) -> None:
@@ -354,13 +347,13 @@ def test_a_worker_killed_mid_job_resumes_without_repeating_a_completed_call(
             concurrency=4,
         )
         job_id = jobs.start(store, fast, "rate", request.as_params(), title=request.title(), by=LEAD)
-        _wait_for(lambda: len(call_rows(store)) >= 15, 120, "15 answered calls")
+        wait_for(lambda: len(call_rows(store)) >= 15, "15 answered calls", timeout_s=120)
         os.kill(jobs.get(store, fast, job_id).pid or 0, signal.SIGKILL)
         killed_at = time.monotonic()
         answered = {key: (row.created_at, row.response_text) for key, row in call_rows(store).items()}
         assert 15 <= len(answered) < len(items)  # killed mid-job
 
-        _wait_for(lambda: jobs.get(store, fast, job_id).state == "stale", 30, "the stale heartbeat")
+        wait_for(lambda: jobs.get(store, fast, job_id).state == "stale", "the stale heartbeat", timeout_s=30)
         jobs.resume(store, fast, job_id, by=LEAD)
         info = jobs.wait(store, fast, job_id, timeout_s=120)
 
@@ -399,7 +392,7 @@ def test_a_cancelled_rate_job_keeps_what_it_rated_and_resumes_from_there(
             concurrency=2,
         )
         job_id = jobs.start(sqlite_store, fast, "rate", request.as_params(), by=LEAD)
-        _wait_for(lambda: len(rating_rows(sqlite_store)) >= 4, 120, "four ratings")
+        wait_for(lambda: len(rating_rows(sqlite_store)) >= 4, "four ratings", timeout_s=120)
         jobs.cancel(sqlite_store, fast, job_id, by=LEAD)
         cancelled = jobs.wait(sqlite_store, fast, job_id, timeout_s=60)
         kept = set(rating_rows(sqlite_store))

@@ -9,11 +9,11 @@ network -- cannot hold the job's row, and every writer behind it, until it comes
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, exc, text
+from waiting import wait_for
 
 from curation.records import Record
 from curation.store import Store
@@ -44,14 +44,6 @@ def write_source_path(store: Store, value: str) -> None:
 def backend_alive(store: Store, pid: int) -> bool:
     with store.db.session() as session:
         return bool(session.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": pid}))
-
-
-def wait_for(condition, what: str, timeout_s: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_the_server_ends_a_session_left_idle_inside_a_write_and_frees_its_locks(

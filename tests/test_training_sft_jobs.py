@@ -11,11 +11,10 @@ import os
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 from curation import jobs
 from curation.alpaca import render_prompt
@@ -51,14 +50,6 @@ def fast_jobs(settings: Settings) -> Settings:
     return settings
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 240.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def loss_steps(out: Path) -> list[int]:
     return [row["step"] for row in read_metrics(out) if "loss" in row]
 
@@ -73,9 +64,9 @@ def test_cancel_saves_a_checkpoint_and_resume_continues_at_the_saved_step(
     job_id = train_jobs.start_training(sqlite_store, settings, LEAD, request)
     out = train_jobs.output_dir(settings, job_id)
     running = lambda: jobs.get(sqlite_store, settings, job_id).status in ("queued", "running")
-    wait_for(lambda: len(loss_steps(out)) >= 3 or not running(), "three logged steps")
+    wait_for(lambda: len(loss_steps(out)) >= 3 or not running(), "three logged steps", timeout_s=240)
     assert running(), (out / "train.log").read_text()[-2000:]
-    wait_for(lambda: jobs.get(sqlite_store, settings, job_id).done >= 1, "progress in the job row")
+    wait_for(lambda: jobs.get(sqlite_store, settings, job_id).done >= 1, "progress in the job row", timeout_s=240)
     jobs.cancel(sqlite_store, settings, job_id, by=LEAD)
     info = jobs.wait(sqlite_store, settings, job_id, timeout_s=240)
     assert info.status == "cancelled", (info.status, info.error, (out / "train.log").read_text()[-2000:])
