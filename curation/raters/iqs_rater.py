@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from curation.config import IQSConfig
 from curation.explain import load_meaning, reference_text
@@ -49,8 +49,8 @@ class IQSRater:
     def rate(
         self, records: Sequence[Record], progress: ProgressFn | None = None, on_results: ResultsFn | None = None
     ) -> list[RatingResult]:
-        results: list[RatingResult] = []
         total = len(records)
+        in_input_order: list[RatingResult | None] = [None] * total
         encoded = self.scorer.encode([r.instruction for r in records], [r.input for r in records],
                                      [r.output for r in records])
         # Chunks follow the scorer's own token-length order, so they hold its very batches: ordering by
@@ -71,11 +71,11 @@ class IQSRater:
             ]
             if on_results is not None:
                 on_results(batch)
-            results.extend(batch)
+            for position, result in zip(positions, batch):
+                in_input_order[position] = result
             if progress is not None:
                 progress(start + len(chunk), total, f"scored {start + len(chunk)}/{total}")
-        position = {record.id: i for i, record in enumerate(records)}
-        return sorted(results, key=lambda result: position[result.record_id])
+        return cast(list[RatingResult], in_input_order)  # length_order is a permutation: every slot is filled
 
 
 def _result(record: Record, raw: float, scaled: float, explanation: str) -> RatingResult:
